@@ -1,0 +1,15 @@
+"""Storage backends. SQLite is the embedded default; see :mod:`.base` for the interface."""
+
+from __future__ import annotations
+
+from ..config import HistoryConfig
+from .base import Backend, ListQuery, PruneResult, SaveResult
+
+__all__ = ["Backend", "ListQuery", "PruneResult", "SaveResult", "open_backend"]
+
+
+def open_backend(config: HistoryConfig) -> Backend:
+    """The backend for ``config`` (not yet opened)."""
+    from .sqlite import SQLiteBackend
+
+    return SQLiteBackend(config.db_path, busy_timeout=config.busy_timeout.total_seconds())

@@ -1,0 +1,96 @@
+"""The operations a storage backend provides to :class:`~session_history.SessionHistory`.
+
+The facade owns the rules that do not depend on storage (disabled histories, hooks, config);
+a backend owns durability, atomicity and speed. Every write is one transaction that either
+commits completely or leaves nothing behind, and none of them may lose a concurrent writer's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from ..models import ChatMessage, Session, SessionSummary, Usage
+
+__all__ = ["Backend", "ListQuery", "PruneResult", "SaveResult"]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Which sessions to list: newest ``updated_at`` first, ties broken by session id."""
+
+    limit: int | None = None
+    offset: int = 0
+    after: tuple[datetime, str] | None = None
+    """Keyset cursor: only sessions strictly after this ``(updated_at, id)`` in listing order."""
+    agent_name: str | None = None
+    model: str | None = None
+    updated_since: datetime | None = None
+    updated_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save wrote: the stored summary (when asked for) and the messages written."""
+
+    summary: SessionSummary | None
+    new_messages: Sequence[ChatMessage]
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """Sessions removed by one pruning rule."""
+
+    reason: Literal["max_sessions", "max_age"]
+    pruned: list[SessionSummary]
+
+
+class Backend(Protocol):
+    """Storage for sessions. ``want_summary`` asks a write to return the stored summary, which
+    the facade needs only when a hook will receive it."""
+
+    location: str
+    """Where the data lives, for messages (a path or a URL without its password)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_session(self, session: Session, *, want_summary: bool) -> SessionSummary | None:
+        """Insert a new session and its messages; SessionExistsError if the id is taken."""
+        ...
+
+    async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
+        """Insert or replace; when the stored messages are a prefix of ``session.messages``,
+        write only the rest."""
+        ...
+
+    async def append_messages(
+        self,
+        session_id: str,
+        messages: Sequence[ChatMessage],
+        *,
+        usage: Usage | None,
+        want_summary: bool,
+    ) -> SessionSummary | None:
+        """Append in order after the stored messages; SessionNotFoundError if missing."""
+        ...
+
+    async def load_session(self, session_id: str) -> Session | None: ...
+
+    async def get_summary(self, session_id: str) -> SessionSummary | None: ...
+
+    async def list_sessions(self, query: ListQuery) -> list[SessionSummary]: ...
+
+    async def session_count(self) -> int: ...
+
+    async def delete_session(self, session_id: str) -> bool: ...
+
+    async def prune(
+        self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+    ) -> list[PruneResult]:
+        """Remove sessions last updated before ``older_than``, then all but the ``max_sessions``
+        newest, in one transaction; with ``dry_run`` only report them."""
+        ...

@@ -1,0 +1,109 @@
+"""Every error session-history raises, in one hierarchy.
+
+Catch :class:`SessionHistoryError` to catch them all::
+
+    SessionHistoryError
+    ├── DatabaseError                 the database file or server cannot be used (.path)
+    │   ├── NotADatabaseError         the file is not SQLite, or not ours
+    │   ├── SchemaTooNewError         written by a newer session-history
+    │   ├── MigrationError            an upgrade of the schema failed (nothing changed)
+    │   └── StoreClosedError          the store was used after close()
+    ├── SessionNotFoundError          no session with that id (.session_id)
+    ├── SessionExistsError            create_session of an id already stored (.session_id)
+    ├── InvalidQueryError             a search or listing query that cannot be run
+    └── HookError                     a plugin's hook raised after the write was committed
+
+Messages end with what to do next: they are read by people at a terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "DatabaseError",
+    "HookError",
+    "InvalidQueryError",
+    "MigrationError",
+    "NotADatabaseError",
+    "SchemaTooNewError",
+    "SessionExistsError",
+    "SessionHistoryError",
+    "SessionNotFoundError",
+    "StoreClosedError",
+]
+
+
+class SessionHistoryError(Exception):
+    """Base class of every error raised by session-history."""
+
+
+class DatabaseError(SessionHistoryError):
+    """The database cannot be opened, read or written."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = str(path) if path is not None else None
+
+
+class NotADatabaseError(DatabaseError):
+    """The file is not an SQLite database, or is one that belongs to another program."""
+
+
+class SchemaTooNewError(DatabaseError):
+    """The database was written by a newer version of session-history."""
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, unknown: list[str] | None = None
+    ) -> None:
+        super().__init__(message, path=path)
+        self.unknown_migrations = unknown or []
+
+
+class MigrationError(DatabaseError):
+    """A schema migration failed; it was rolled back and the database is unchanged."""
+
+
+class StoreClosedError(DatabaseError):
+    """The store was used before it was opened or after it was closed."""
+
+
+class SessionNotFoundError(SessionHistoryError):
+    """No session with this id is stored."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"no session with id {session_id!r}; create it first "
+            "(create_session or save_session), or list the stored ids with list_sessions"
+        )
+        self.session_id = session_id
+
+
+class SessionExistsError(SessionHistoryError):
+    """create_session was given an id that is already stored."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"a session with id {session_id!r} already exists; use save_session to "
+            "overwrite it or append_messages to add to it"
+        )
+        self.session_id = session_id
+
+
+class InvalidQueryError(SessionHistoryError):
+    """A search or listing query that cannot be run as given."""
+
+
+class HookError(SessionHistoryError):
+    """A plugin's hook implementation raised; the data it was told about is committed."""
+
+    def __init__(self, hook_name: str, plugin_name: str, errors: list[BaseException]) -> None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more hook error(s))" if len(errors) > 1 else ""
+        super().__init__(
+            f"plugin {plugin_name!r} raised in {hook_name}: {type(first).__name__}: {first}"
+            f"{more}; the write itself was committed. Fix or unregister the plugin."
+        )
+        self.hook_name = hook_name
+        self.plugin_name = plugin_name
+        self.errors = errors

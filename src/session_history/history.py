@@ -1,0 +1,275 @@
+"""The asynchronous session history: the library's main door.
+
+:class:`SessionHistory` applies the rules that hold whatever the storage: a disabled history does
+no I/O and answers as the reference design does (``None``, ``[]``, ``0``, ``False``); hooks fire
+after each write commits; pruning follows the config. The storage itself is a backend
+(:mod:`session_history.backends`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import pluggy
+
+from .backends import Backend, ListQuery, open_backend
+from .config import HistoryConfig
+from .errors import InvalidQueryError
+from .models import ChatMessage, Session, SessionSummary, Usage, utc_now
+from .plugins import call_hook, has_implementations, make_plugin_manager
+
+__all__ = ["SessionHistory"]
+
+_SAVED = "session_history_saved"
+
+
+class SessionHistory:
+    """An asynchronous store of agent sessions.
+
+    Open it with ``async with SessionHistory(config) as history:`` (or ``await history.open()``
+    and ``await history.close()``). Opening creates the database if needed and applies any
+    outstanding schema migrations.
+
+    Args:
+        config: Where and whether to keep history. ``HistoryConfig()`` is disabled, as in the
+            reference design; pass ``HistoryConfig(enabled=True)`` to store.
+        plugins: Hook implementations to register on this history's plugin manager.
+    """
+
+    def __init__(
+        self, config: HistoryConfig | None = None, *, plugins: Iterable[object] = ()
+    ) -> None:
+        self.config = config if config is not None else HistoryConfig()
+        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
+            plugins, load_entrypoints=self.config.load_entrypoint_plugins
+        )
+        self._backend: Backend | None = open_backend(self.config) if self.config.enabled else None
+        self._open = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def is_enabled(self) -> bool:
+        """Whether this history stores anything."""
+        return self._backend is not None
+
+    async def open(self) -> Self:
+        """Open (creating and migrating) the database. Does nothing when disabled or open."""
+        if self._backend is not None and not self._open:
+            await self._backend.open()
+            self._open = True
+        return self
+
+    async def close(self) -> None:
+        """Close the database. Safe to call more than once."""
+        if self._backend is not None and self._open:
+            self._open = False
+            await self._backend.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_open", False):
+            warnings.warn(
+                f"{self!r} was not closed; use 'async with SessionHistory(...)' or "
+                "'await history.close()' (an open connection keeps the process from exiting)",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    def __repr__(self) -> str:
+        where = self._backend.location if self._backend is not None else "disabled"
+        return f"<SessionHistory {where}>"
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create_session(self, session: Session) -> None:
+        """Store a new session with its messages.
+
+        Raises:
+            SessionExistsError: a session with this id is already stored.
+        """
+        if self._backend is None:
+            return
+        summary = await self._backend.create_session(session, want_summary=self._wants(_SAVED))
+        if summary is not None:
+            await self._saved(summary, session.messages, "create")
+
+    async def save_session(self, session: Session) -> None:
+        """Store ``session``, replacing any stored session with the same id.
+
+        When the stored messages are a prefix of ``session.messages`` (an agent loop saving after
+        each turn), only the new messages are written.
+        """
+        if self._backend is None:
+            return
+        result = await self._backend.save_session(session, want_summary=self._wants(_SAVED))
+        if result.summary is not None:
+            await self._saved(result.summary, result.new_messages, "save")
+
+    async def append_messages(
+        self,
+        session_id: str,
+        messages: Sequence[ChatMessage],
+        *,
+        usage: Usage | None = None,
+    ) -> None:
+        """Append ``messages``, in order, after the session's stored messages, atomically.
+
+        Args:
+            session_id: The session to add to.
+            messages: The messages; concurrent appends never interleave within one call.
+            usage: Token usage of these messages, added to the session's total.
+
+        Raises:
+            SessionNotFoundError: no session with this id is stored.
+        """
+        if self._backend is None:
+            return
+        summary = await self._backend.append_messages(
+            session_id, messages, usage=usage, want_summary=self._wants(_SAVED)
+        )
+        if summary is not None:
+            await self._saved(summary, messages, "append")
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete a session and its messages; False when there was no such session."""
+        if self._backend is None:
+            return False
+        deleted = await self._backend.delete_session(session_id)
+        if deleted:
+            await call_hook(
+                self.plugin_manager, "session_history_deleted", history=self, session_id=session_id
+            )
+        return deleted
+
+    async def enforce_max_sessions(self) -> int:
+        """Prune by the config: drop sessions older than ``max_age``, then all but the
+        ``max_sessions`` most recently updated. Returns how many were pruned."""
+        if self._backend is None:
+            return 0
+        pruned = await self.prune(
+            max_sessions=self.config.max_sessions, max_age=self.config.max_age
+        )
+        return len(pruned)
+
+    async def prune(
+        self,
+        *,
+        max_sessions: int | None = None,
+        max_age: timedelta | None = None,
+        dry_run: bool = False,
+    ) -> list[SessionSummary]:
+        """Remove sessions not updated within ``max_age``, then all but the ``max_sessions``
+        newest, in one transaction. Returns the removed sessions (with ``dry_run``, the ones that
+        would be removed, removing nothing and firing no hook)."""
+        if self._backend is None:
+            return []
+        if max_sessions is not None and max_sessions < 0:
+            raise InvalidQueryError(f"max_sessions must be 0 or more, not {max_sessions}")
+        older_than = utc_now() - max_age if max_age is not None else None
+        results = await self._backend.prune(
+            max_sessions=max_sessions, older_than=older_than, dry_run=dry_run
+        )
+        if not dry_run:
+            for result in results:
+                await call_hook(
+                    self.plugin_manager,
+                    "session_history_pruned",
+                    history=self,
+                    pruned=result.pruned,
+                    reason=result.reason,
+                )
+        return [summary for result in results for summary in result.pruned]
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def load_session(self, session_id: str) -> Session | None:
+        """The session with all its messages in order, or None."""
+        if self._backend is None:
+            return None
+        return await self._backend.load_session(session_id)
+
+    async def get_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary (counts, usage, times) without reading its messages, or None."""
+        if self._backend is None:
+            return None
+        return await self._backend.get_summary(session_id)
+
+    async def list_sessions(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: SessionSummary | None = None,
+        agent_name: str | None = None,
+        model: str | None = None,
+        updated_since: datetime | None = None,
+        updated_until: datetime | None = None,
+    ) -> list[SessionSummary]:
+        """Summaries, most recently updated first (ties by id, so the order is stable).
+
+        Args:
+            limit: At most this many.
+            offset: Skip this many first.
+            after: The last summary of the previous page: continue right after it. Unlike
+                ``offset``, a page stays right when sessions are added meanwhile.
+            agent_name: Only this agent's sessions.
+            model: Only sessions with this model.
+            updated_since: Only sessions updated at or after this time.
+            updated_until: Only sessions updated before this time.
+        """
+        if self._backend is None:
+            return []
+        if limit is not None and limit < 0 or offset < 0:
+            raise InvalidQueryError("limit and offset must be 0 or more")
+        query = ListQuery(
+            limit=limit,
+            offset=offset,
+            after=(after.updated_at, after.id) if after is not None else None,
+            agent_name=agent_name,
+            model=model,
+            updated_since=updated_since,
+            updated_until=updated_until,
+        )
+        return await self._backend.list_sessions(query)
+
+    async def list_agent_sessions(self, agent_name: str) -> list[SessionSummary]:
+        """The sessions of one agent, most recently updated first."""
+        return await self.list_sessions(agent_name=agent_name)
+
+    async def session_count(self) -> int:
+        """How many sessions are stored."""
+        if self._backend is None:
+            return 0
+        return await self._backend.session_count()
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _wants(self, hook: str) -> bool:
+        return has_implementations(self.plugin_manager, hook)
+
+    async def _saved(
+        self, summary: SessionSummary, new_messages: Sequence[ChatMessage], operation: str
+    ) -> None:
+        await call_hook(
+            self.plugin_manager,
+            _SAVED,
+            history=self,
+            summary=summary,
+            new_messages=list(new_messages),
+            operation=operation,
+        )

@@ -1,0 +1,62 @@
+"""The hooks session-history calls, all in one place.
+
+Implement them in a plugin (any object or module) with :data:`hookimpl` and register it with
+``SessionHistory(config, plugins=[...])``, ``history.plugin_manager.register(...)``, or the
+``session_history`` entry-point group of an installed package.
+
+Rules that hold for every hook:
+
+* Hooks fire **after** the write is committed. Nothing a hook does can lose or roll back that
+  write; a hook that raises reaches the caller as :class:`~session_history.HookError` naming the
+  plugin, after every other implementation of the hook has run.
+* Implementations may be ``async def``: the store awaits them, one after the other, in pluggy's
+  order (last registered first, ``tryfirst``/``trylast`` honoured). Hook wrappers are refused.
+* Arguments are keyword-matched, so an implementation may accept only the ones it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .history import SessionHistory
+    from .models import ChatMessage, SessionSummary
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+PROJECT_NAME = "session_history"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin's function as an implementation of a session-history hook."""
+
+
+@hookspec
+def session_history_saved(
+    history: SessionHistory,
+    summary: SessionSummary,
+    new_messages: Sequence[ChatMessage],
+    operation: Literal["create", "save", "append"],
+) -> None:
+    """After ``create_session``, ``save_session`` or ``append_messages`` committed.
+
+    ``summary`` is the session as stored after the write; ``new_messages`` are the messages this
+    call wrote (for a save that only added to a stored prefix, just the added ones).
+    """
+
+
+@hookspec
+def session_history_pruned(
+    history: SessionHistory,
+    pruned: Sequence[SessionSummary],
+    reason: Literal["max_sessions", "max_age"],
+) -> None:
+    """After pruning committed the removal of ``pruned`` (never called with an empty list)."""
+
+
+@hookspec
+def session_history_deleted(history: SessionHistory, session_id: str) -> None:
+    """After ``delete_session`` removed a session that existed."""

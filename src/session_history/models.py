@@ -1,0 +1,169 @@
+"""The data session-history keeps: sessions, their messages, tool calls, usage and summaries.
+
+These are pydantic v2 models with the fields of the reference design (a Rust ``SessionHistory``)
+plus a ``metadata`` dict on messages and sessions for what has no field of its own.
+
+Time: every datetime is timezone-aware UTC once validated. A naive datetime is taken to be UTC
+(not local time: agents run in containers whose local zone is rarely meaningful); an aware one in
+another zone is converted, so ordering by time is right whatever offset a caller used.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
+
+__all__ = [
+    "ChatMessage",
+    "Role",
+    "Session",
+    "SessionSummary",
+    "ToolCall",
+    "Usage",
+    "UtcDatetime",
+    "message_counts",
+    "utc_now",
+]
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime normalised to UTC; naive values are taken to be UTC already."""
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class Role(str, enum.Enum):
+    """Who wrote a message. Plain strings validate, case-insensitively."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _lower_role(value: object) -> object:
+    # The reference serialises roles in lower case, but hand-written JSON says "User" as often.
+    return value.lower() if isinstance(value, str) else value
+
+
+class ToolCall(BaseModel):
+    """A tool call requested by the assistant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    """Token usage. Provider-specific details (cached tokens, reasoning tokens...) are kept as extra
+    fields and summed like the standard ones when usage is accumulated."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage.model_validate(_add_numbers(self.model_dump(), other.model_dump()))
+
+
+def _add_numbers(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(a)
+    for key, value in b.items():
+        mine = merged.get(key)
+        if isinstance(mine, bool) or isinstance(value, bool):
+            merged[key] = value
+        elif isinstance(mine, int | float) and isinstance(value, int | float):
+            merged[key] = mine + value
+        elif isinstance(mine, dict) and isinstance(value, dict):
+            merged[key] = _add_numbers(mine, value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+class ChatMessage(BaseModel):
+    """One message of a session: a user turn, an assistant reply or tool call, a tool result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Annotated[Role, BeforeValidator(_lower_role)]
+    content: str | None = None
+    name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    reasoning: str | None = None
+    raw_content_blocks: list[JsonValue] | None = None
+    tool_metadata: JsonValue | None = None
+    timestamp: UtcDatetime | None = None
+    id: str | None = None
+    provider_response_id: str | None = None
+    status: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    """Framework data with no field of its own (for example a LangChain message's extra fields)."""
+
+
+def message_counts(messages: Iterable[ChatMessage]) -> tuple[int, int]:
+    """Return ``(turn_count, tool_call_count)`` as the reference's ``compute_counts`` does.
+
+    A turn is an assistant message that has content; tool calls are summed over all messages.
+    """
+    turns = 0
+    tool_calls = 0
+    for message in messages:
+        if message.role is Role.ASSISTANT and message.content is not None:
+            turns += 1
+        if message.tool_calls:
+            tool_calls += len(message.tool_calls)
+    return turns, tool_calls
+
+
+class Session(BaseModel):
+    """A whole agent session: who ran it, with which model, and every message in order."""
+
+    session_id: str = Field(min_length=1)
+    agent_name: str
+    model: str
+    messages: list[ChatMessage] = Field(default_factory=list)
+    started_at: UtcDatetime | None = None
+    """When the session began; the store sets it to the time of the first write when missing."""
+    ended_at: UtcDatetime | None = None
+    usage: Usage | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    """Title, user, tags: whatever the application wants to find the session by later."""
+
+
+class SessionSummary(BaseModel):
+    """What listing returns: a session without its messages, with counts kept up to date by the
+    store so that listing never reads a message."""
+
+    id: str
+    agent_name: str
+    model: str
+    message_count: int
+    turn_count: int
+    tool_call_count: int
+    started_at: UtcDatetime
+    updated_at: UtcDatetime
+    ended_at: UtcDatetime | None = None
+    usage: Usage | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)

@@ -1,0 +1,69 @@
+"""The plugin manager: which plugins a history has, and how its hooks are called.
+
+Each :class:`~session_history.SessionHistory` owns its own :class:`pluggy.PluginManager`, so a
+test or an application can register plugins on one store without touching another.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import HookError
+
+__all__ = ["ENTRYPOINT_GROUP", "call_hook", "make_plugin_manager"]
+
+ENTRYPOINT_GROUP = "session_history"
+
+
+def make_plugin_manager(
+    plugins: Iterable[object] = (), *, load_entrypoints: bool = True
+) -> pluggy.PluginManager:
+    """A plugin manager with our hookspecs, the installed plugins (if asked) and ``plugins``."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(ENTRYPOINT_GROUP)
+    for plugin in plugins:
+        pm.register(plugin)
+    return pm
+
+
+async def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
+    """Call every implementation of hook ``name``, awaiting those that are ``async``.
+
+    We walk the implementations ourselves, in the order pluggy's own call would use, instead of
+    calling ``pm.hook.<name>(...)``: pluggy stops at the first error and drops the coroutines
+    that earlier implementations returned (they would never be awaited), and its error does not
+    say which plugin raised. Here every implementation runs, and the first error is raised as a
+    :class:`HookError` that names its plugin.
+    """
+    caller = getattr(pm.hook, name)
+    errors: list[BaseException] = []
+    failed_plugin = ""
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            raise HookError(
+                name,
+                impl.plugin_name,
+                [TypeError("hook wrappers are not supported on session-history's hooks")],
+            )
+        try:
+            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            if not errors:
+                failed_plugin = impl.plugin_name
+            errors.append(exc)
+    if errors:
+        raise HookError(name, failed_plugin, errors) from errors[0]
+
+
+def has_implementations(pm: pluggy.PluginManager, name: str) -> bool:
+    """Whether any plugin implements hook ``name`` (lets the store skip building its payload)."""
+    return bool(getattr(pm.hook, name).get_hookimpls())
