@@ -61,7 +61,7 @@ class SchemaTooNewError(DatabaseError):
 
 
 class MigrationError(DatabaseError):
-    """A schema migration failed; it was rolled back and the database is unchanged."""
+    """A schema migration failed; that step was rolled back, so no data changed."""
 
 
 class StoreClosedError(DatabaseError):

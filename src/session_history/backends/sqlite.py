@@ -48,11 +48,7 @@ T = TypeVar("T")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-_SUMMARY_JSON = """json_object(
-    'id', session_id, 'agent_name', agent_name, 'model', model,
-    'message_count', message_count, 'turn_count', turn_count, 'tool_call_count', tool_call_count,
-    'started_at', started_at, 'updated_at', updated_at, 'ended_at', ended_at,
-    'usage', json(usage), 'metadata', json(metadata))"""
+_SUMMARY_JSON = "summary"  # a generated column: see sqlite_schema.m001_initial
 
 _SESSION_JSON = """json_object(
     'session_id', session_id, 'agent_name', agent_name, 'model', model,
@@ -192,6 +188,14 @@ class SQLiteBackend:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(
+                f"cannot create {path}: {path.parent} is not a directory that can be made "
+                f"({exc.strerror}); choose another location (HistoryConfig.db_path, --db or "
+                "$SESSION_HISTORY_DB)",
+                path=path,
+            ) from exc
+        try:
             # Conversations are private: the file (and the -wal/-shm files SQLite derives from
             # its mode) is readable and writable by its owner only.
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -228,13 +232,6 @@ class SQLiteBackend:
             )
         applied = self._applied(conn) if MIGRATIONS_TABLE in tables else set()
         migrations.check_not_newer(applied, path=self.path)
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            # WAL lets readers work while a writer commits; it is a property of the file.
-            conn.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL is durable against application crashes; only an OS crash or power
-        # loss can take back the last commits, and never corrupts the file.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
         for step in migrations.pending(applied):
             try:
                 with _atomic(conn):
@@ -251,10 +248,18 @@ class SQLiteBackend:
                     )
             except (sqlite3.Error, ValueError, TypeError) as exc:
                 raise MigrationError(
-                    f"could not upgrade {self.path} ({step.name}: {exc}); it was left as it "
-                    "was. Report this with the message, or restore the file from a backup.",
+                    f"could not upgrade {self.path} ({step.name}: {exc}); that step was rolled "
+                    "back and the data is as it was. Report this with the message.",
                     path=self.path,
                 ) from exc
+        # Only now, with the schema known to be ours and current, change how the file is kept.
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # WAL lets readers work while a writer commits; it is a property of the file.
+            conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL is durable against application crashes; only an OS crash or power
+        # loss can take back the last commits, and never corrupts the file.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
 
     @staticmethod
     def _applied(conn: sqlite3.Connection) -> set[str]:

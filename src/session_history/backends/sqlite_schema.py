@@ -64,7 +64,16 @@ def m001_initial(conn: sqlite3.Connection) -> None:
             turn_count INTEGER NOT NULL DEFAULT 0,
             tool_call_count INTEGER NOT NULL DEFAULT 0,
             usage TEXT,
-            metadata TEXT NOT NULL DEFAULT '{}'
+            metadata TEXT NOT NULL DEFAULT '{}',
+            -- The SessionSummary as JSON, kept by SQLite itself: listing fetches one string per
+            -- session and validates them all in one pydantic call. Building it at read time
+            -- instead would take most of a listing's time.
+            summary TEXT GENERATED ALWAYS AS (json_object(
+                'id', session_id, 'agent_name', agent_name, 'model', model,
+                'message_count', message_count, 'turn_count', turn_count,
+                'tool_call_count', tool_call_count, 'started_at', started_at,
+                'updated_at', updated_at, 'ended_at', ended_at,
+                'usage', json(usage), 'metadata', json(metadata))) STORED
         )
         """
     )

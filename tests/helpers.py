@@ -1,0 +1,57 @@
+"""Builders for test data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from session_history import ChatMessage, Session, ToolCall, Usage
+
+
+def text(role: str, content: str) -> ChatMessage:
+    return ChatMessage(role=role, content=content)
+
+
+def turn(i: int) -> list[ChatMessage]:
+    """A realistic exchange: user asks, assistant calls a tool, tool answers, assistant replies."""
+    return [
+        ChatMessage(role="user", content=f"question {i}"),
+        ChatMessage(
+            role="assistant",
+            tool_calls=[ToolCall(id=f"call-{i}", name="lookup", arguments={"i": i})],
+        ),
+        ChatMessage(role="tool", tool_call_id=f"call-{i}", content=f"result {i}"),
+        ChatMessage(role="assistant", content=f"answer {i}"),
+    ]
+
+
+def session(session_id: str = "s1", *, messages: list[ChatMessage] | None = None, **kw: object) -> Session:
+    fields: dict[str, object] = {
+        "session_id": session_id,
+        "agent_name": "agent",
+        "model": "model",
+        "messages": messages if messages is not None else [],
+    }
+    fields.update(kw)
+    return Session.model_validate(fields)
+
+
+def full_message() -> ChatMessage:
+    """A message with every field set, to check that nothing is lost."""
+    return ChatMessage(
+        role="assistant",
+        content="Here é 🌍",
+        name="helper",
+        tool_call_id="tc-0",
+        tool_calls=[ToolCall(id="c1", name="f", arguments={"a": [1, 2, {"b": None}], "ü": "x"})],
+        reasoning="because",
+        raw_content_blocks=[{"type": "text", "text": "Here"}, {"type": "image", "url": "u"}],
+        tool_metadata={"latency_ms": 12.5},
+        timestamp=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        id="msg-1",
+        provider_response_id="resp-1",
+        status="completed",
+        metadata={"lc": {"kwargs": {"x": 1}}},
+    )
+
+
+USAGE = Usage(input_tokens=10, output_tokens=5, total_tokens=15)

@@ -1,0 +1,460 @@
+"""The store's behaviour through the async API, on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from session_history import (
+    ChatMessage,
+    HistoryConfig,
+    InvalidQueryError,
+    Session,
+    SessionExistsError,
+    SessionHistory,
+    SessionNotFoundError,
+    StoreClosedError,
+    Usage,
+)
+
+from .helpers import USAGE, full_message, session, text, turn
+
+
+
+# -- the reference design's own four tests -----------------------------------------------------
+
+
+async def test_history_disabled(tmp_path: Path) -> None:
+    history = SessionHistory(HistoryConfig(db_path=tmp_path / "h.db"))
+    assert not history.is_enabled
+    assert await history.session_count() == 0
+
+
+async def test_history_enabled(config: HistoryConfig) -> None:
+    async with SessionHistory(config) as history:
+        assert history.is_enabled
+
+
+async def test_create_and_load_session(history: SessionHistory) -> None:
+    await history.create_session(
+        Session(
+            session_id="test-123",
+            agent_name="test-agent",
+            model="gpt-5",
+            messages=[ChatMessage(role="user", content="Hello", timestamp=datetime.now(UTC))],
+            started_at=datetime.now(UTC),
+        )
+    )
+    loaded = await history.load_session("test-123")
+    assert loaded is not None
+    assert loaded.session_id == "test-123"
+
+
+async def test_list_sessions(history: SessionHistory) -> None:
+    for i in range(3):
+        await history.create_session(session(f"test-{i}", started_at=datetime.now(UTC)))
+    assert len(await history.list_sessions()) == 3
+
+
+# -- disabled: no I/O, the reference's answers --------------------------------------------------
+
+
+async def test_disabled_history_does_no_io_and_answers_like_the_reference(tmp_path: Path) -> None:
+    path = tmp_path / "never" / "h.db"
+    async with SessionHistory(HistoryConfig(enabled=False, db_path=path)) as history:
+        s = session("a", messages=turn(0))
+        assert await history.create_session(s) is None
+        assert await history.save_session(s) is None
+        assert await history.append_messages("a", turn(1)) is None
+        assert await history.load_session("a") is None
+        assert await history.get_summary("a") is None
+        assert await history.list_sessions() == []
+        assert await history.list_agent_sessions("agent") == []
+        assert await history.delete_session("a") is False
+        assert await history.session_count() == 0
+        assert await history.enforce_max_sessions() == 0
+        assert await history.prune(max_sessions=0) == []
+    assert not path.parent.exists()
+
+
+# -- writing and reading ------------------------------------------------------------------------
+
+
+async def test_load_returns_every_field_as_stored(history: SessionHistory) -> None:
+    original = session(
+        "full",
+        messages=[text("system", "be brief"), full_message(), *turn(1)],
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ended_at=datetime(2026, 1, 1, 1, tzinfo=UTC),
+        usage=Usage(input_tokens=1, output_tokens=2, total_tokens=3, cached_tokens=7),
+        metadata={"title": "t", "tags": ["a", "b"], "user": {"id": 3}},
+    )
+    await history.create_session(original)
+    assert await history.load_session("full") == original
+
+
+async def test_load_missing_session_is_none(history: SessionHistory) -> None:
+    assert await history.load_session("nope") is None
+    assert await history.get_summary("nope") is None
+
+
+async def test_create_existing_session_is_an_error_and_keeps_the_stored_one(
+    history: SessionHistory,
+) -> None:
+    await history.create_session(session("a", messages=turn(0)))
+    with pytest.raises(SessionExistsError, match="save_session") as info:
+        await history.create_session(session("a", messages=[]))
+    assert info.value.session_id == "a"
+    loaded = await history.load_session("a")
+    assert loaded is not None and len(loaded.messages) == 4
+
+
+async def test_started_at_defaults_to_the_first_write(history: SessionHistory) -> None:
+    before = datetime.now(UTC)
+    await history.create_session(session("a"))
+    loaded = await history.load_session("a")
+    assert loaded is not None and loaded.started_at is not None
+    assert before <= loaded.started_at <= datetime.now(UTC)
+
+
+async def test_append_adds_after_stored_messages_in_order(history: SessionHistory) -> None:
+    await history.create_session(session("a", messages=turn(0)))
+    await history.append_messages("a", turn(1))
+    await history.append_messages("a", [text("user", "last")])
+    loaded = await history.load_session("a")
+    assert loaded is not None
+    assert loaded.messages == [*turn(0), *turn(1), text("user", "last")]
+
+
+async def test_append_to_missing_session_is_a_clear_error(history: SessionHistory) -> None:
+    with pytest.raises(SessionNotFoundError, match="'ghost'") as info:
+        await history.append_messages("ghost", [text("user", "hi")])
+    assert info.value.session_id == "ghost"
+    assert await history.session_count() == 0
+
+
+async def test_append_updates_summary_counts_and_usage(history: SessionHistory) -> None:
+    await history.create_session(session("a", usage=USAGE))
+    await history.append_messages("a", turn(0), usage=Usage(input_tokens=1, total_tokens=1))
+    await history.append_messages("a", turn(1))
+    summary = await history.get_summary("a")
+    assert summary is not None
+    assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (8, 2, 2)
+    assert summary.usage == Usage(input_tokens=11, output_tokens=5, total_tokens=16)
+
+
+async def test_turns_and_tool_calls_are_counted_as_the_reference_does(
+    history: SessionHistory,
+) -> None:
+    messages = [
+        text("assistant", ""),  # content present (empty): a turn
+        ChatMessage(role="assistant"),  # no content: not a turn
+        ChatMessage(
+            role="assistant",
+            content="two calls",
+            tool_calls=[
+                {"id": "1", "name": "a", "arguments": {}},
+                {"id": "2", "name": "b", "arguments": {}},
+            ],
+        ),
+        text("user", "not a turn"),
+    ]
+    await history.create_session(session("a", messages=messages))
+    summary = await history.get_summary("a")
+    assert summary is not None
+    assert (summary.turn_count, summary.tool_call_count, summary.message_count) == (2, 2, 4)
+
+
+async def test_updated_at_moves_forward_on_every_write(history: SessionHistory) -> None:
+    await history.create_session(session("a"))
+    first = await history.get_summary("a")
+    await history.append_messages("a", [text("user", "x")])
+    second = await history.get_summary("a")
+    assert first is not None and second is not None
+    assert second.updated_at > first.updated_at
+
+
+async def test_save_inserts_then_replaces(history: SessionHistory) -> None:
+    await history.save_session(session("a", messages=turn(0)))
+    replacement = session(
+        "a", messages=[text("user", "new start")], agent_name="other", model="m2", metadata={"k": 1}
+    )
+    await history.save_session(replacement)
+    loaded = await history.load_session("a")
+    assert loaded is not None
+    assert loaded.messages == [text("user", "new start")]
+    assert (loaded.agent_name, loaded.model, loaded.metadata) == ("other", "m2", {"k": 1})
+    summary = await history.get_summary("a")
+    assert summary is not None and summary.message_count == 1
+
+
+async def test_save_of_a_longer_session_writes_only_the_new_messages(
+    history: SessionHistory,
+) -> None:
+    from session_history import hookimpl
+
+    written: list[int] = []
+
+    class Spy:
+        @hookimpl
+        def session_history_saved(self, new_messages: list[ChatMessage]) -> None:
+            written.append(len(new_messages))
+
+    history.plugin_manager.register(Spy())
+    s = session("a", messages=turn(0))
+    await history.save_session(s)
+    s.messages.extend(turn(1))
+    s.ended_at = datetime.now(UTC)
+    await history.save_session(s)
+    assert written == [4, 4]
+    loaded = await history.load_session("a")
+    assert loaded is not None
+    assert (loaded.messages, loaded.ended_at) == (s.messages, s.ended_at)
+    # The prefix really was kept, not rewritten: its rows keep their identity.
+    ids = await _message_row_ids(history, "a")
+    s.messages.append(text("user", "more"))
+    await history.save_session(s)
+    assert (await _message_row_ids(history, "a"))[:8] == ids
+
+
+async def test_save_with_an_edited_prefix_replaces_everything(history: SessionHistory) -> None:
+    s = session("a", messages=turn(0))
+    await history.save_session(s)
+    edited = session("a", messages=[text("user", "edited"), *turn(0)[1:], *turn(1)])
+    await history.save_session(edited)
+    loaded = await history.load_session("a")
+    assert loaded is not None and loaded.messages == edited.messages
+
+
+async def test_save_of_a_shorter_session_truncates(history: SessionHistory) -> None:
+    await history.save_session(session("a", messages=[*turn(0), *turn(1)]))
+    await history.save_session(session("a", messages=turn(0)[:2]))
+    loaded = await history.load_session("a")
+    assert loaded is not None and loaded.messages == turn(0)[:2]
+
+
+async def _message_row_ids(history: SessionHistory, session_id: str) -> list[int]:
+    backend = history._backend
+    assert backend is not None
+
+    def ids(conn, sid):  # type: ignore[no-untyped-def]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT m.id FROM messages m JOIN sessions s ON s.pk = m.session_pk "
+                "WHERE s.session_id = ? ORDER BY seq",
+                (sid,),
+            )
+        ]
+
+    return await backend._run(ids, session_id)  # type: ignore[attr-defined]
+
+
+async def test_delete_session(history: SessionHistory) -> None:
+    await history.create_session(session("a", messages=turn(0)))
+    await history.create_session(session("b"))
+    assert await history.delete_session("a") is True
+    assert await history.delete_session("a") is False
+    assert await history.load_session("a") is None
+    assert [s.id for s in await history.list_sessions()] == ["b"]
+    # A new session with the same id starts empty: no orphan messages came back.
+    await history.create_session(session("a"))
+    loaded = await history.load_session("a")
+    assert loaded is not None and loaded.messages == []
+
+
+async def test_any_string_is_a_session_id(history: SessionHistory) -> None:
+    for sid in ["with space", "ünïcødé-🌍", "quote'\"; DROP TABLE sessions; --", "x" * 500]:
+        await history.create_session(session(sid, messages=[text("user", sid)]))
+        loaded = await history.load_session(sid)
+        assert loaded is not None and loaded.messages[0].content == sid
+    assert await history.session_count() == 4
+
+
+# -- listing ------------------------------------------------------------------------------------
+
+
+async def _three(history: SessionHistory) -> None:
+    await history.create_session(session("old", agent_name="a1", model="m1"))
+    await history.create_session(session("mid", agent_name="a2", model="m1"))
+    await history.create_session(session("new", agent_name="a1", model="m2"))
+
+
+async def test_list_is_newest_first_and_follows_updates(history: SessionHistory) -> None:
+    await _three(history)
+    assert [s.id for s in await history.list_sessions()] == ["new", "mid", "old"]
+    await history.append_messages("old", [text("user", "bump")])
+    assert [s.id for s in await history.list_sessions()] == ["old", "new", "mid"]
+
+
+async def test_list_filters(history: SessionHistory) -> None:
+    await _three(history)
+    assert [s.id for s in await history.list_agent_sessions("a1")] == ["new", "old"]
+    assert [s.id for s in await history.list_sessions(model="m1")] == ["mid", "old"]
+    assert [s.id for s in await history.list_sessions(agent_name="a1", model="m1")] == ["old"]
+    mid = await history.get_summary("mid")
+    assert mid is not None
+    since = await history.list_sessions(updated_since=mid.updated_at)
+    assert [s.id for s in since] == ["new", "mid"]
+    until = await history.list_sessions(updated_until=mid.updated_at)
+    assert [s.id for s in until] == ["old"]
+    assert await history.list_agent_sessions("nobody") == []
+
+
+async def test_list_pages_by_limit_offset_and_cursor(history: SessionHistory) -> None:
+    for i in range(7):
+        await history.create_session(session(f"s{i}"))
+    everything = [s.id for s in await history.list_sessions()]
+    assert [s.id for s in await history.list_sessions(limit=3)] == everything[:3]
+    assert [s.id for s in await history.list_sessions(limit=3, offset=3)] == everything[3:6]
+    pages: list[str] = []
+    page = await history.list_sessions(limit=3)
+    while page:
+        pages.extend(s.id for s in page)
+        page = await history.list_sessions(limit=3, after=page[-1])
+    assert pages == everything
+
+
+async def test_list_order_is_stable_for_equal_update_times(history: SessionHistory) -> None:
+    """Sessions imported with one updated_at still list in one fixed order, page after page."""
+    stamp = datetime(2026, 5, 5, tzinfo=UTC)
+    backend = history._backend
+    assert backend is not None
+    for i in range(6):
+        await history.create_session(session(f"t{i}"))
+
+    def freeze(conn, when):  # type: ignore[no-untyped-def]
+        conn.execute("UPDATE sessions SET updated_at = ?", (when,))
+
+    await backend._run(freeze, "2026-05-05T00:00:00.000000Z")  # type: ignore[attr-defined]
+    listed = await history.list_sessions()
+    assert [s.id for s in listed] == ["t5", "t4", "t3", "t2", "t1", "t0"]
+    assert all(s.updated_at == stamp for s in listed)
+    first = await history.list_sessions(limit=2)
+    second = await history.list_sessions(limit=2, after=first[-1])
+    assert [s.id for s in first + second] == ["t5", "t4", "t3", "t2"]
+
+
+async def test_list_rejects_negative_limits(history: SessionHistory) -> None:
+    with pytest.raises(InvalidQueryError):
+        await history.list_sessions(limit=-1)
+
+
+async def test_summary_carries_usage_and_metadata(history: SessionHistory) -> None:
+    await history.create_session(session("a", usage=USAGE, metadata={"title": "hello"}))
+    (summary,) = await history.list_sessions()
+    assert summary.usage == USAGE
+    assert summary.metadata == {"title": "hello"}
+    assert summary.started_at.tzinfo is not None and summary.updated_at.utcoffset() == timedelta(0)
+
+
+# -- time --------------------------------------------------------------------------------------
+
+
+async def test_times_in_any_offset_come_back_as_the_same_instant_in_utc(
+    history: SessionHistory,
+) -> None:
+    tokyo = timezone(timedelta(hours=9))
+    started = datetime(2026, 3, 1, 9, 0, tzinfo=tokyo)  # 00:00 UTC
+    await history.create_session(session("a", started_at=started))
+    loaded = await history.load_session("a")
+    assert loaded is not None and loaded.started_at == started
+    assert loaded.started_at.utcoffset() == timedelta(0)
+    assert loaded.started_at.hour == 0
+
+
+async def test_naive_times_are_taken_as_utc(history: SessionHistory) -> None:
+    await history.create_session(session("a", started_at=datetime(2026, 3, 1, 12, 0)))
+    loaded = await history.load_session("a")
+    assert loaded is not None
+    assert loaded.started_at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_updated_since_filter_is_right_whatever_the_callers_offset(
+    history: SessionHistory,
+) -> None:
+    await history.create_session(session("a"))
+    summary = await history.get_summary("a")
+    assert summary is not None
+    in_new_york = summary.updated_at.astimezone(timezone(timedelta(hours=-5)))
+    assert [s.id for s in await history.list_sessions(updated_since=in_new_york)] == ["a"]
+    later = in_new_york + timedelta(microseconds=1)
+    assert await history.list_sessions(updated_since=later) == []
+
+
+# -- pruning ------------------------------------------------------------------------------------
+
+
+async def test_enforce_max_sessions_keeps_the_newest(config: HistoryConfig) -> None:
+    async with SessionHistory(config.model_copy(update={"max_sessions": 2})) as history:
+        for i in range(5):
+            await history.create_session(session(f"s{i}", messages=turn(i)))
+        await history.append_messages("s0", [text("user", "keep me")])
+        assert await history.enforce_max_sessions() == 3
+        assert [s.id for s in await history.list_sessions()] == ["s0", "s4"]
+        assert await history.enforce_max_sessions() == 0
+        assert await history.load_session("s1") is None
+
+
+async def test_enforce_without_limits_prunes_nothing(history: SessionHistory) -> None:
+    await history.create_session(session("a"))
+    assert await history.enforce_max_sessions() == 0
+    assert await history.session_count() == 1
+
+
+async def test_max_age_drops_sessions_not_updated_recently(config: HistoryConfig) -> None:
+    async with SessionHistory(config.model_copy(update={"max_age": timedelta(days=1)})) as history:
+        await history.create_session(session("fresh"))
+        await history.create_session(session("stale"))
+        backend = history._backend
+        assert backend is not None
+
+        def age(conn):  # type: ignore[no-untyped-def]
+            conn.execute(
+                "UPDATE sessions SET updated_at = '2020-01-01T00:00:00.000000Z' "
+                "WHERE session_id = 'stale'"
+            )
+
+        await backend._run(age)  # type: ignore[attr-defined]
+        assert await history.enforce_max_sessions() == 1
+        assert [s.id for s in await history.list_sessions()] == ["fresh"]
+
+
+async def test_prune_dry_run_removes_nothing(history: SessionHistory) -> None:
+    for i in range(4):
+        await history.create_session(session(f"s{i}"))
+    would = await history.prune(max_sessions=1, dry_run=True)
+    assert sorted(s.id for s in would) == ["s0", "s1", "s2"]
+    assert await history.session_count() == 4
+    assert [s.id for s in await history.prune(max_sessions=1)] == ["s2", "s1", "s0"]
+    assert await history.session_count() == 1
+
+
+async def test_prune_to_zero_removes_all(history: SessionHistory) -> None:
+    await history.create_session(session("a", messages=turn(0)))
+    assert len(await history.prune(max_sessions=0)) == 1
+    assert await history.session_count() == 0
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+
+
+async def test_using_a_history_that_is_not_open_is_a_clear_error(config: HistoryConfig) -> None:
+    history = SessionHistory(config)
+    with pytest.raises(StoreClosedError, match="async with"):
+        await history.session_count()
+    await history.open()
+    await history.close()
+    await history.close()  # twice is fine
+    with pytest.raises(StoreClosedError):
+        await history.load_session("a")
+
+
+async def test_reopening_keeps_everything(config: HistoryConfig) -> None:
+    async with SessionHistory(config) as history:
+        await history.create_session(session("a", messages=turn(0)))
+    async with SessionHistory(config) as history:
+        loaded = await history.load_session("a")
+        assert loaded is not None and loaded.messages == turn(0)
