@@ -117,7 +117,9 @@ async def bench_concurrent(directory: str) -> int:
 
         async def writer(w: int) -> None:
             for i in range(100):
-                await history.append_messages("shared", [ChatMessage(role="user", content=f"{w}:{i}")])
+                await history.append_messages(
+                    "shared", [ChatMessage(role="user", content=f"{w}:{i}")]
+                )
 
         await asyncio.gather(*(writer(w) for w in range(8)))
         session = await history.load_session("shared")
@@ -193,7 +195,10 @@ async def main() -> None:
     parser.add_argument("--reference", action="store_true", help="also run the reference port")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        print(f"{'measure':<44} {'session-history':>16}" + (f" {'reference':>12}" if args.reference else ""))
+        print(
+            f"{'measure':<44} {'session-history':>16}"
+            + (f" {'reference':>12}" if args.reference else "")
+        )
         for n in (200, 1000, 4000):
             ours = await bench_appends(directory, n)
             ref = await reference_appends(directory, n) if args.reference else None
@@ -204,15 +209,20 @@ async def main() -> None:
             ):
                 line = f"{label:<44} {ours[key]:>16.3f}"
                 print(line + (f" {ref[key]:>12.3f}" if ref else ""))
-            print(f"{f'append N={n}: last/first 10% ratio':<44} {ours['last_ms'] / ours['first_ms']:>16.2f}"
-                  + (f" {ref['last_ms'] / ref['first_ms']:>12.2f}" if ref else ""))
+            label = f"append N={n}: last/first 10% ratio"
+            ratio = ours["last_ms"] / ours["first_ms"]
+            print(
+                f"{label:<44} {ratio:>16.2f}"
+                + (f" {ref['last_ms'] / ref['first_ms']:>12.2f}" if ref else "")
+            )
         print(f"{'load 4,000-message session: ms':<44} {await bench_load(directory):>16.2f}")
         list_ms, prune_ms, pruned = await bench_list_and_prune(directory)
         ref_list = f" {await reference_list(directory):>12.2f}" if args.reference else ""
         print(f"{'list 5,000 sessions of 40 msgs: ms':<44} {list_ms:>16.2f}{ref_list}")
         print(f"{'prune 5,000 to 500: ms':<44} {prune_ms:>16.2f}")
         print(f"{'  sessions pruned':<44} {pruned:>16}")
-        print(f"{'8 tasks x 100 appends: messages kept':<44} {await bench_concurrent(directory):>16}/800")
+        kept = await bench_concurrent(directory)
+        print(f"{'8 tasks x 100 appends: messages kept':<44} {kept:>16}/800")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def config(backend: str, tmp_path: Path) -> HistoryConfig:
     """An enabled config on a fresh database; entry-point plugins are never loaded in our tests."""
-    return HistoryConfig(enabled=True, db_path=tmp_path / "history.db", load_entrypoint_plugins=False)
+    return HistoryConfig(
+        enabled=True, db_path=tmp_path / "history.db", load_entrypoint_plugins=False
+    )
 
 
 @pytest.fixture

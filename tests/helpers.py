@@ -24,7 +24,9 @@ def turn(i: int) -> list[ChatMessage]:
     ]
 
 
-def session(session_id: str = "s1", *, messages: list[ChatMessage] | None = None, **kw: object) -> Session:
+def session(
+    session_id: str = "s1", *, messages: list[ChatMessage] | None = None, **kw: object
+) -> Session:
     fields: dict[str, object] = {
         "session_id": session_id,
         "agent_name": "agent",

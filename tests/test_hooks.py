@@ -39,7 +39,15 @@ class Recorder:
         operation: str,
     ) -> None:
         self.calls.append(
-            ("saved", {"history": history, "summary": summary, "new": list(new_messages), "op": operation})
+            (
+                "saved",
+                {
+                    "history": history,
+                    "summary": summary,
+                    "new": list(new_messages),
+                    "op": operation,
+                },
+            )
         )
 
     @hookimpl
@@ -58,8 +66,13 @@ async def test_saved_fires_after_each_write_with_what_it_wrote(config: HistoryCo
     async with SessionHistory(config, plugins=[recorder]) as history:
         await history.create_session(session("a", messages=turn(0)))
         await history.append_messages("a", [text("user", "more")])
-        await history.save_session(session("a", messages=[*turn(0), text("user", "more"), *turn(1)]))
-    ops = [(kind, data["op"], len(data["new"]), data["summary"].message_count) for kind, data in recorder.calls]
+        await history.save_session(
+            session("a", messages=[*turn(0), text("user", "more"), *turn(1)])
+        )
+    ops = [
+        (kind, data["op"], len(data["new"]), data["summary"].message_count)
+        for kind, data in recorder.calls
+    ]
     assert ops == [("saved", "create", 4, 4), ("saved", "append", 1, 5), ("saved", "save", 4, 9)]
     _, append_call = recorder.calls[1]
     assert append_call["history"] is history
@@ -222,7 +235,9 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     )
     dist = tmp_path / "sh_test_entrypoint_plugin-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sh-test-entrypoint-plugin\nVersion: 1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: sh-test-entrypoint-plugin\nVersion: 1.0\n"
+    )
     (dist / "entry_points.txt").write_text(f"[session_history]\nexample = {module}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield module

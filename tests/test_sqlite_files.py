@@ -84,7 +84,7 @@ def test_a_duplicate_migration_name_is_an_error() -> None:
     with pytest.raises(ValueError, match="duplicate migration name 'm001_x'"):
 
         @steps
-        def m001_x(conn: object) -> None: ...  # noqa: F811 - the duplicate is the point
+        def m001_x(conn: object) -> None: ...
 
 
 def test_aiosqlite_still_runs_functions_on_its_worker_thread() -> None:
@@ -112,7 +112,7 @@ async def test_a_damaged_sqlite_file_is_refused_untouched(tmp_path: Path) -> Non
     path = tmp_path / "damaged.db"
     path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
     before = digest(path)
-    with pytest.raises(NotADatabaseError, match="damaged.db"):
+    with pytest.raises(NotADatabaseError, match=r"damaged\.db"):
         async with SessionHistory(cfg(path)):
             pass
     assert digest(path) == before
@@ -123,7 +123,7 @@ async def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: P
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
     before = digest(path)
-    with pytest.raises(NotADatabaseError, match="another program.*invoices"):
+    with pytest.raises(NotADatabaseError, match=r"another program.*invoices"):
         async with SessionHistory(cfg(path)):
             pass
     assert digest(path) == before
@@ -136,7 +136,9 @@ async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Pa
     with sqlite3.connect(path) as db:
         db.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m999_from_the_future', 'x')")
     before = digest(path)
-    with pytest.raises(SchemaTooNewError, match="newer version.*m999_from_the_future.*upgrade") as info:
+    with pytest.raises(
+        SchemaTooNewError, match=r"newer version.*m999_from_the_future.*upgrade"
+    ) as info:
         async with SessionHistory(cfg(path)):
             pass
     assert info.value.unknown_migrations == ["m999_from_the_future"]
@@ -144,7 +146,7 @@ async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Pa
 
 
 async def test_a_directory_is_refused_with_a_hint(tmp_path: Path) -> None:
-    with pytest.raises(DatabaseError, match="is a directory.*history.db"):
+    with pytest.raises(DatabaseError, match=r"is a directory.*history.db"):
         async with SessionHistory(cfg(tmp_path)):
             pass
 
@@ -247,7 +249,10 @@ def make_reference_db(path: Path, *, with_usage: bool = True) -> None:
             ),
         ]
         for sid, agent, model, messages, started, updated, ended, usage in rows:
-            columns = "id, agent_name, model, messages, metadata, started_at, updated_at, ended_at, turn_count, tool_call_count"
+            columns = (
+                "id, agent_name, model, messages, metadata, started_at, updated_at, ended_at, "
+                "turn_count, tool_call_count"
+            )
             values = [sid, agent, model, json.dumps(messages), None, started, updated, ended, 1, 1]
             if with_usage:
                 columns += ", usage"
@@ -273,7 +278,9 @@ async def test_a_reference_database_is_migrated_keeping_every_session_and_messag
         assert older.messages[0].timestamp is not None
         assert older.messages[0].timestamp.hour == 8  # 10:00+02:00 in UTC
         call = older.messages[1].tool_calls
-        assert call is not None and call[0].name == "weather" and call[0].arguments == {"city": "Oslo"}
+        assert (
+            call is not None and call[0].name == "weather" and call[0].arguments == {"city": "Oslo"}
+        )
         assert older.messages[2].tool_call_id == "call_1"
         assert older.messages[3].reasoning == "looked it up"
         assert older.usage == Usage(input_tokens=30, output_tokens=12, total_tokens=42)
@@ -309,15 +316,13 @@ async def test_a_failed_migration_leaves_the_reference_database_as_it_was(
     with sqlite3.connect(path) as db:
         db.execute("UPDATE session_history SET messages = '[{\"role\": ' WHERE id = 'newer'")
         before = db.execute("SELECT * FROM session_history ORDER BY id").fetchall()
-    with pytest.raises(MigrationError, match="'newer'.*rolled back.*as it was"):
+    with pytest.raises(MigrationError, match=r"'newer'.*rolled back.*as it was"):
         async with SessionHistory(cfg(path)):
             pass
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT * FROM session_history ORDER BY id").fetchall() == before
         assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
         # Mended by hand, the database then migrates on the next open.
-        db.execute(
-            "UPDATE session_history SET messages = '[]' WHERE id = 'newer'"
-        )
+        db.execute("UPDATE session_history SET messages = '[]' WHERE id = 'newer'")
     async with SessionHistory(cfg(path)) as history:
         assert await history.session_count() == 2

@@ -21,8 +21,6 @@ from session_history import (
 
 from .helpers import USAGE, full_message, session, text, turn
 
-
-
 # -- the reference design's own four tests -----------------------------------------------------
 
 

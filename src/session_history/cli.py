@@ -111,7 +111,8 @@ def _message_lines(seq: int, message: ChatMessage) -> Iterator[str]:
     if message.content is not None:
         yield from (f"    {line}" for line in message.content.splitlines() or [""])
     for call in message.tool_calls or []:
-        yield f"    calls {call.name}({json.dumps(call.arguments, ensure_ascii=False)})  [{call.id}]"
+        arguments = json.dumps(call.arguments, ensure_ascii=False)
+        yield f"    calls {call.name}({arguments})  [{call.id}]"
 
 
 @cli.command("list")

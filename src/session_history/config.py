@@ -1,4 +1,4 @@
-"""How a :class:`~session_history.SessionHistory` is set up: where, whether, and how much to keep."""
+"""How a session history is set up: where, whether, and how much to keep."""
 
 from __future__ import annotations
 

@@ -106,7 +106,11 @@ def _conversations() -> list[tuple[str, str, str, list[list[ChatMessage]], Usage
             ),
             ChatMessage(role="tool", tool_call_id="call_3", content="cancelled", status="success"),
         ],
-        [ChatMessage(role="assistant", content="Order 1042 is cancelled; the refund takes 3 days.")],
+        [
+            ChatMessage(
+                role="assistant", content="Order 1042 is cancelled; the refund takes 3 days."
+            )
+        ],
     ]
     per_turn = Usage(input_tokens=120, output_tokens=40, total_tokens=160)
     return [

@@ -234,7 +234,7 @@ class SessionHistory:
         """
         if self._backend is None:
             return []
-        if limit is not None and limit < 0 or offset < 0:
+        if (limit is not None and limit < 0) or offset < 0:
             raise InvalidQueryError("limit and offset must be 0 or more")
         query = ListQuery(
             limit=limit,

@@ -45,7 +45,9 @@ class Migrations(Generic[C]):
     def __call__(self, fn: Callable[[C], object]) -> Callable[[C], object]:
         name = fn.__name__
         if any(step.name == name for step in self._steps):
-            raise ValueError(f"duplicate migration name {name!r}: names are permanent, pick a new one")
+            raise ValueError(
+                f"duplicate migration name {name!r}: names are permanent, pick a new one"
+            )
         self._steps.append(Migration(name, fn))
         return fn
 

@@ -56,7 +56,7 @@ async def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
             result = impl.function(*(kwargs[arg] for arg in impl.argnames))
             if inspect.isawaitable(result):
                 await result
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any plugin error is reported as HookError
             if not errors:
                 failed_plugin = impl.plugin_name
             errors.append(exc)

@@ -8,6 +8,7 @@ thread whose event loop is running alike (that loop waits for the call; nothing 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -94,10 +95,8 @@ class SyncSessionHistory:
                 stacklevel=2,
             )
             # Like aiosqlite: stop the worker threads so the process can still exit.
-            try:
+            with contextlib.suppress(Exception):  # nothing sensible to do in a finaliser
                 self.close()
-            except Exception:  # noqa: BLE001 - nothing sensible to do in a finaliser
-                pass
 
     def __repr__(self) -> str:
         return f"<SyncSessionHistory {self.history!r}>"

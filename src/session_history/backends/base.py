@@ -58,7 +58,9 @@ class Backend(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create_session(self, session: Session, *, want_summary: bool) -> SessionSummary | None:
+    async def create_session(
+        self, session: Session, *, want_summary: bool
+    ) -> SessionSummary | None:
         """Insert a new session and its messages; SessionExistsError if the id is taken."""
         ...
 

@@ -90,7 +90,9 @@ def _summaries(rows: Sequence[tuple[str]]) -> list[SessionSummary]:
 
 
 def _summary(conn: sqlite3.Connection, session_pk: int) -> SessionSummary:
-    (text,) = conn.execute(f"SELECT {_SUMMARY_JSON} FROM sessions WHERE pk = ?", (session_pk,)).fetchone()
+    (text,) = conn.execute(
+        f"SELECT {_SUMMARY_JSON} FROM sessions WHERE pk = ?", (session_pk,)
+    ).fetchone()
     return SessionSummary.model_validate_json(text)
 
 
@@ -214,7 +216,8 @@ class SQLiteBackend:
         # Everything until the checks pass only reads, so a foreign or newer file is untouched.
         try:
             tables = {
-                name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             }
         except sqlite3.DatabaseError as exc:
             raise NotADatabaseError(
@@ -280,7 +283,7 @@ class SQLiteBackend:
                 path=self.path,
             )
         try:
-            result: T = await conn._execute(fn, conn._conn, *args)
+            result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
             return result
         except SessionHistoryError:
             raise
@@ -302,7 +305,9 @@ class SQLiteBackend:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create_session(self, session: Session, *, want_summary: bool) -> SessionSummary | None:
+    async def create_session(
+        self, session: Session, *, want_summary: bool
+    ) -> SessionSummary | None:
         bodies = [message_body(m) for m in session.messages]
         return await self._run(self._create, session, bodies, want_summary)
 
@@ -310,7 +315,9 @@ class SQLiteBackend:
         self, conn: sqlite3.Connection, session: Session, bodies: list[str], want_summary: bool
     ) -> SessionSummary | None:
         with _atomic(conn):
-            if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session.session_id,)).fetchone():
+            if conn.execute(
+                "SELECT 1 FROM sessions WHERE session_id = ?", (session.session_id,)
+            ).fetchone():
                 raise SessionExistsError(session.session_id)
             pk = self._insert_session(conn, session, bodies)
             return _summary(conn, pk) if want_summary else None
@@ -450,7 +457,10 @@ class SQLiteBackend:
     @staticmethod
     def _delete(conn: sqlite3.Connection, session_id: str) -> bool:
         with _atomic(conn):
-            return conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount > 0
+            return (
+                conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount
+                > 0
+            )
 
     async def prune(
         self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
@@ -459,25 +469,35 @@ class SQLiteBackend:
 
     @staticmethod
     def _prune(
-        conn: sqlite3.Connection, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+        conn: sqlite3.Connection,
+        max_sessions: int | None,
+        older_than: datetime | None,
+        dry_run: bool,
     ) -> list[PruneResult]:
         rules: list[tuple[Literal["max_sessions", "max_age"], str, tuple[Any, ...]]] = []
         if older_than is not None:
             rules.append(("max_age", "WHERE updated_at < ?", (format_ts(older_than),)))
         if max_sessions is not None:
             rules.append(
-                ("max_sessions", "ORDER BY updated_at DESC, session_id DESC LIMIT -1 OFFSET ?", (max_sessions,))
+                (
+                    "max_sessions",
+                    "ORDER BY updated_at DESC, session_id DESC LIMIT -1 OFFSET ?",
+                    (max_sessions,),
+                )
             )
         results: list[PruneResult] = []
         with _atomic(conn):
             for reason, selection, params in rules:
-                rows = conn.execute(f"SELECT {_SUMMARY_JSON} FROM sessions {selection}", params).fetchall()
+                rows = conn.execute(
+                    f"SELECT {_SUMMARY_JSON} FROM sessions {selection}", params
+                ).fetchall()
                 if not rows:
                     continue
                 results.append(PruneResult(reason, _summaries(rows)))
                 if not dry_run:
                     conn.execute(
-                        f"DELETE FROM sessions WHERE pk IN (SELECT pk FROM sessions {selection})", params
+                        f"DELETE FROM sessions WHERE pk IN (SELECT pk FROM sessions {selection})",
+                        params,
                     )
         return results
 
@@ -517,7 +537,9 @@ class SQLiteBackend:
         return await self._run(self._select_summaries, sql, params)
 
     @staticmethod
-    def _select_summaries(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[SessionSummary]:
+    def _select_summaries(
+        conn: sqlite3.Connection, sql: str, params: list[Any]
+    ) -> list[SessionSummary]:
         return _summaries(conn.execute(sql, params).fetchall())
 
     async def session_count(self) -> int:

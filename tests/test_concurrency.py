@@ -1,0 +1,114 @@
+"""Concurrent writers lose nothing: asyncio tasks on one store, and separate OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from pathlib import Path
+
+from session_history import ChatMessage, HistoryConfig, SessionHistory, SyncSessionHistory
+
+from .helpers import session
+
+WRITERS = 8
+CALLS = 100
+
+
+def batch(writer: int, call: int) -> list[ChatMessage]:
+    """Three messages per call, so that interleaving inside a call would show."""
+    return [ChatMessage(role="user", content=f"{writer}:{call}:{part}") for part in range(3)]
+
+
+def assert_each_call_whole_and_in_order(
+    messages: list[ChatMessage], writers: int, calls: int
+) -> None:
+    contents = [m.content or "" for m in messages]
+    assert len(contents) == writers * calls * 3
+    next_call = dict.fromkeys(range(writers), 0)
+    for start in range(0, len(contents), 3):
+        chunk = [c.split(":") for c in contents[start : start + 3]]
+        writer, call = int(chunk[0][0]), int(chunk[0][1])
+        assert chunk == [[str(writer), str(call), str(part)] for part in range(3)], chunk
+        assert call == next_call[writer], f"writer {writer}: call {call} out of order"
+        next_call[writer] += 1
+    assert all(done == calls for done in next_call.values())
+
+
+async def test_tasks_appending_to_one_session_lose_nothing(history: SessionHistory) -> None:
+    await history.create_session(session("shared"))
+
+    async def writer(w: int) -> None:
+        for call in range(CALLS):
+            await history.append_messages("shared", batch(w, call))
+
+    await asyncio.gather(*(writer(w) for w in range(WRITERS)))
+    loaded = await history.load_session("shared")
+    assert loaded is not None
+    assert_each_call_whole_and_in_order(loaded.messages, WRITERS, CALLS)
+    summary = await history.get_summary("shared")
+    assert summary is not None and summary.message_count == WRITERS * CALLS * 3
+
+
+async def test_tasks_mixing_creates_saves_appends_and_reads(history: SessionHistory) -> None:
+    await history.create_session(session("shared"))
+
+    async def appender(w: int) -> None:
+        for call in range(20):
+            await history.append_messages("shared", batch(w, call))
+
+    async def creator(w: int) -> None:
+        for i in range(20):
+            await history.create_session(session(f"own-{w}-{i}", messages=batch(w, i)))
+            await history.list_sessions(limit=5)
+
+    await asyncio.gather(*(appender(w) for w in range(4)), *(creator(w) for w in range(4)))
+    loaded = await history.load_session("shared")
+    assert loaded is not None
+    assert_each_call_whole_and_in_order(loaded.messages, 4, 20)
+    assert await history.session_count() == 1 + 4 * 20
+
+
+def _process_writer(path: str, writer: int, calls: int) -> None:
+    config = HistoryConfig(enabled=True, db_path=Path(path), load_entrypoint_plugins=False)
+    with SyncSessionHistory(config) as history:
+        for call in range(calls):
+            history.append_messages("shared", batch(writer, call))
+
+
+def test_processes_appending_to_one_session_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    config = HistoryConfig(enabled=True, db_path=path, load_entrypoint_plugins=False)
+    with SyncSessionHistory(config) as history:
+        history.create_session(session("shared"))
+    writers, calls = 4, 50
+    ctx = multiprocessing.get_context("spawn")
+    processes = [
+        ctx.Process(target=_process_writer, args=(str(path), w, calls)) for w in range(writers)
+    ]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * writers
+    with SyncSessionHistory(config) as history:
+        loaded = history.load_session("shared")
+        assert loaded is not None
+        assert_each_call_whole_and_in_order(loaded.messages, writers, calls)
+
+
+def _process_opener(path: str) -> None:
+    config = HistoryConfig(enabled=True, db_path=Path(path), load_entrypoint_plugins=False)
+    with SyncSessionHistory(config) as history:
+        history.session_count()
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Several processes racing to create and migrate one file: each migration runs once."""
+    path = tmp_path / "fresh.db"
+    ctx = multiprocessing.get_context("spawn")
+    processes = [ctx.Process(target=_process_opener, args=(str(path),)) for _ in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 4

@@ -1,0 +1,184 @@
+"""The blocking door: works from plain code and from inside a running event loop, closes cleanly,
+and behaves exactly as the async door (as simonw/llm's test_async_parity does)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from session_history import (
+    HistoryConfig,
+    SessionHistory,
+    SessionNotFoundError,
+    StoreClosedError,
+    SyncSessionHistory,
+)
+
+from .helpers import USAGE, session, text, turn
+
+
+def test_sync_door_round_trip(sync_history: SyncSessionHistory) -> None:
+    sync_history.create_session(session("a", messages=turn(0)))
+    sync_history.append_messages("a", turn(1), usage=USAGE)
+    loaded = sync_history.load_session("a")
+    assert loaded is not None and loaded.messages == [*turn(0), *turn(1)]
+    assert [s.id for s in sync_history.list_sessions()] == ["a"]
+    with pytest.raises(SessionNotFoundError):
+        sync_history.append_messages("missing", [text("user", "x")])
+
+
+async def test_sync_door_works_inside_a_running_event_loop(config: HistoryConfig) -> None:
+    # A synchronous library called from async code: the caller's loop is running in this thread.
+    with SyncSessionHistory(config) as history:
+        history.create_session(session("a"))
+        history.append_messages("a", [text("user", "from a running loop")])
+        loaded = history.load_session("a")
+    assert loaded is not None and loaded.messages[0].content == "from a running loop"
+
+
+def test_sync_doors_on_one_file_from_several_threads(config: HistoryConfig) -> None:
+    with SyncSessionHistory(config) as history:
+        history.create_session(session("shared"))
+
+        def work(w: int) -> None:
+            for i in range(20):
+                history.append_messages("shared", [text("user", f"{w}-{i}")])
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        loaded = history.load_session("shared")
+    assert loaded is not None and len(loaded.messages) == 80
+
+
+def test_closed_sync_history_is_a_clear_error(config: HistoryConfig) -> None:
+    history = SyncSessionHistory(config)
+    history.close()
+    history.close()
+    with pytest.raises(StoreClosedError, match="closed"):
+        history.session_count()
+
+
+def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database")
+    before = threading.active_count()
+    with pytest.raises(Exception, match="not an SQLite database"):
+        SyncSessionHistory(HistoryConfig(enabled=True, db_path=bad, load_entrypoint_plugins=False))
+    assert threading.active_count() == before
+
+
+def test_an_unclosed_sync_history_warns_and_still_lets_the_process_exit(
+    config: HistoryConfig,
+) -> None:
+    before = threading.active_count()
+    history = SyncSessionHistory(config)
+    history.session_count()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del history
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+    assert threading.active_count() == before
+
+
+def test_disabled_sync_history_answers_like_the_reference(tmp_path: Path) -> None:
+    with SyncSessionHistory(HistoryConfig(db_path=tmp_path / "x.db")) as history:
+        assert not history.is_enabled
+        assert history.load_session("a") is None
+        assert history.list_sessions() == []
+        assert history.session_count() == 0
+        assert history.delete_session("a") is False
+        assert history.enforce_max_sessions() == 0
+    assert not (tmp_path / "x.db").exists()
+
+
+# -- parity ---------------------------------------------------------------------------------------
+
+PUBLIC = [
+    name
+    for name, member in inspect.getmembers(SessionHistory)
+    if not name.startswith("_")
+    and inspect.iscoroutinefunction(member)
+    and name not in {"open", "close"}
+]
+
+
+def test_every_async_method_has_a_sync_twin_with_the_same_signature() -> None:
+    assert len(PUBLIC) >= 11
+    for name in PUBLIC:
+        twin = getattr(SyncSessionHistory, name, None)
+        assert twin is not None, f"SyncSessionHistory lacks {name}"
+        async_params = list(inspect.signature(getattr(SessionHistory, name)).parameters.values())
+        sync_params = list(inspect.signature(twin).parameters.values())
+        assert [(p.name, p.kind, p.default) for p in async_params] == [
+            (p.name, p.kind, p.default) for p in sync_params
+        ], name
+
+
+def _script() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    return [
+        ("create_session", (session("a", messages=turn(0)),), {}),
+        ("create_session", (session("b", agent_name="other"),), {}),
+        ("append_messages", ("a", turn(1)), {"usage": USAGE}),
+        ("save_session", (session("c", messages=[text("user", "c")]),), {}),
+        ("load_session", ("a",), {}),
+        ("load_session", ("zzz",), {}),
+        ("get_summary", ("a",), {}),
+        ("list_sessions", (), {"limit": 2}),
+        ("list_agent_sessions", ("other",), {}),
+        ("session_count", (), {}),
+        ("delete_session", ("b",), {}),
+        ("delete_session", ("b",), {}),
+        ("prune", (), {"max_sessions": 1, "dry_run": True}),
+        ("enforce_max_sessions", (), {}),
+        ("append_messages", ("nope", [text("user", "x")]), {}),
+    ]
+
+
+def _normalise(value: Any) -> Any:
+    """Drop the wall-clock times, which differ between two runs."""
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    if hasattr(value, "model_dump"):
+        data = value.model_dump()
+        for key in ("started_at", "updated_at"):
+            data.pop(key, None)
+        return data
+    return value
+
+
+def test_sync_and_async_doors_behave_the_same(tmp_path: Path) -> None:
+    def make(name: str) -> HistoryConfig:
+        return HistoryConfig(
+            enabled=True, db_path=tmp_path / name, max_sessions=2, load_entrypoint_plugins=False
+        )
+
+    async def run_async() -> list[Any]:
+        results: list[Any] = []
+        async with SessionHistory(make("async.db")) as history:
+            for name, args, kwargs in _script():
+                try:
+                    results.append(_normalise(await getattr(history, name)(*args, **kwargs)))
+                except Exception as exc:  # noqa: BLE001 - errors are compared too
+                    results.append(type(exc))
+        return results
+
+    sync_results: list[Any] = []
+    with SyncSessionHistory(make("sync.db")) as history:
+        for name, args, kwargs in _script():
+            try:
+                sync_results.append(_normalise(getattr(history, name)(*args, **kwargs)))
+            except Exception as exc:  # noqa: BLE001 - errors are compared too
+                sync_results.append(type(exc))
+    assert sync_results == asyncio.run(run_async())
+    assert {name for name, _, _ in _script()} == set(PUBLIC)
