@@ -456,3 +456,19 @@ async def test_reopening_keeps_everything(config: HistoryConfig) -> None:
     async with SessionHistory(config) as history:
         loaded = await history.load_session("a")
         assert loaded is not None and loaded.messages == turn(0)
+
+
+async def test_an_unclosed_history_warns(config: HistoryConfig) -> None:
+    import gc
+    import warnings
+
+    history = SessionHistory(config)
+    await history.open()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del history
+        gc.collect()
+    assert any(
+        issubclass(w.category, ResourceWarning) and "SessionHistory" in str(w.message)
+        for w in caught
+    )
