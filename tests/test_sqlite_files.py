@@ -7,6 +7,9 @@ import hashlib
 import json
 import sqlite3
 import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import aiosqlite
@@ -88,9 +91,35 @@ def test_a_duplicate_migration_name_is_an_error() -> None:
 
 
 def test_aiosqlite_still_runs_functions_on_its_worker_thread() -> None:
-    """The backend hands whole transactions to aiosqlite's private ``Connection._execute``;
-    this fails first if an aiosqlite release removes it."""
+    """The backend hands whole transactions to aiosqlite's private ``Connection._execute`` and
+    makes its worker thread a daemon; this fails first if an aiosqlite release changes either."""
     assert callable(getattr(aiosqlite.Connection, "_execute", None))
+    connection = aiosqlite.connect(":memory:")
+    assert isinstance(connection._thread, threading.Thread)
+    assert not connection._thread.is_alive()
+
+
+def test_a_script_that_never_closes_its_store_still_exits(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from session_history import HistoryConfig, Session, SessionHistory, SyncSessionHistory\n"
+        f"config = HistoryConfig(enabled=True, db_path={str(tmp_path / 'h.db')!r})\n"
+        "forgotten = SyncSessionHistory(config)\n"
+        "forgotten.create_session(Session(session_id='a', agent_name='x', model='y'))\n"
+        "async def main():\n"
+        "    global also\n"
+        "    also = await SessionHistory(config).open()\n"
+        "    await also.session_count()\n"
+        "asyncio.run(main())\n"
+        "print('done')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    with sqlite3.connect(tmp_path / "h.db") as db:
+        assert db.execute("SELECT session_id FROM sessions").fetchall() == [("a",)]
 
 
 # -- refusing files, untouched ------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from session_history import (
     HistoryConfig,
+    NotADatabaseError,
     SessionHistory,
     SessionNotFoundError,
     StoreClosedError,
@@ -68,19 +69,24 @@ def test_closed_sync_history_is_a_clear_error(config: HistoryConfig) -> None:
         history.session_count()
 
 
+def _blocking_threads() -> int:
+    """Threads that would keep the interpreter from exiting."""
+    return sum(1 for t in threading.enumerate() if not t.daemon)
+
+
 def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_text("not a database")
-    before = threading.active_count()
-    with pytest.raises(Exception, match="not an SQLite database"):
+    before = _blocking_threads()
+    with pytest.raises(NotADatabaseError, match="not an SQLite database"):
         SyncSessionHistory(HistoryConfig(enabled=True, db_path=bad, load_entrypoint_plugins=False))
-    assert threading.active_count() == before
+    assert _blocking_threads() == before
 
 
 def test_an_unclosed_sync_history_warns_and_still_lets_the_process_exit(
     config: HistoryConfig,
 ) -> None:
-    before = threading.active_count()
+    before = _blocking_threads()
     history = SyncSessionHistory(config)
     history.session_count()
     with warnings.catch_warnings(record=True) as caught:
@@ -88,7 +94,7 @@ def test_an_unclosed_sync_history_warns_and_still_lets_the_process_exit(
         del history
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) for w in caught)
-    assert threading.active_count() == before
+    assert _blocking_threads() == before
 
 
 def test_disabled_sync_history_answers_like_the_reference(tmp_path: Path) -> None:

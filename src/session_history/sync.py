@@ -1,33 +1,87 @@
-"""The blocking door: :class:`SyncSessionHistory`, for scripts and synchronous code.
+"""The blocking door: :class:`SyncSessionHistory`, for scripts and synchronous code, and
+:func:`run_sync`, which integrations use for their own synchronous doors.
 
-It holds no logic of its own. It runs a :class:`~session_history.SessionHistory` on an event
-loop in a background thread (anyio's blocking portal) and forwards each call there, so both doors
-share one implementation. Because the loop is its own, a call works from plain code and from a
-thread whose event loop is running alike (that loop waits for the call; nothing deadlocks).
+Neither holds logic of its own. They run coroutines of a :class:`~session_history.SessionHistory`
+on one event loop in a background thread (anyio's blocking portal) and wait for the result, so
+both doors share one implementation. Because that loop is not the caller's, a call works from
+plain code and from a thread whose event loop is running alike (that loop waits; nothing
+deadlocks). This works because the store keeps no state bound to an event loop: each operation
+is handed to aiosqlite's worker thread, and aiosqlite answers on whichever loop asked.
+
+The background loop is shared by the whole process, started on first use, and runs in a daemon
+thread, so it never keeps the process from exiting; what must be closed is the store itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import os
+import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import anyio
 import pluggy
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 
 from .config import HistoryConfig
 from .errors import StoreClosedError
 from .history import SessionHistory
 from .models import ChatMessage, Session, SessionSummary, Usage
 
-__all__ = ["SyncSessionHistory"]
+__all__ = ["SyncSessionHistory", "run_sync"]
 
 T = TypeVar("T")
+
+
+class _BackgroundLoop:
+    """One event loop in a daemon thread, behind an anyio blocking portal, started lazily."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._portal: BlockingPortal | None = None
+
+    def portal(self) -> BlockingPortal:
+        with self._lock:
+            if self._portal is None:
+                ready: Future[BlockingPortal] = Future()
+
+                async def serve() -> None:
+                    async with BlockingPortal() as portal:
+                        ready.set_result(portal)
+                        await portal.sleep_until_stopped()
+
+                # anyio's start_blocking_portal is a context manager meant to be closed by its
+                # caller; a process-wide loop has no such caller, so the thread is a daemon.
+                thread = threading.Thread(
+                    target=anyio.run, args=(serve,), name="session-history-sync", daemon=True
+                )
+                thread.start()
+                self._portal = ready.result()
+            return self._portal
+
+    def forget(self) -> None:
+        """After fork: the child has no background thread, so start a new one on next use."""
+        self._lock = threading.Lock()
+        self._portal = None
+
+
+_LOOP = _BackgroundLoop()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_LOOP.forget)
+
+
+def run_sync(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Run ``await fn(*args, **kwargs)`` on the background loop and return its result.
+
+    For synchronous doors onto async code (the LangChain adapter's ``messages`` and
+    ``add_messages`` stand on it). Not callable from async code running on that loop itself.
+    """
+    return _LOOP.portal().call(functools.partial(fn, *args, **kwargs))
 
 
 class SyncSessionHistory:
@@ -40,15 +94,10 @@ class SyncSessionHistory:
     def __init__(
         self, config: HistoryConfig | None = None, *, plugins: Iterable[object] = ()
     ) -> None:
-        self._portal_cm: AbstractContextManager[BlockingPortal] | None = start_blocking_portal()
-        self._portal: BlockingPortal | None = self._portal_cm.__enter__()
         self.history = SessionHistory(config, plugins=plugins)
         """The asynchronous history behind this door (hooks receive it as ``history``)."""
-        try:
-            self._portal.call(self.history.open)
-        except BaseException:
-            self._stop_portal()
-            raise
+        run_sync(self.history.open)
+        self._open = True
 
     @property
     def config(self) -> HistoryConfig:
@@ -63,18 +112,10 @@ class SyncSessionHistory:
         return self.history.is_enabled
 
     def close(self) -> None:
-        """Close the database and stop the background loop. Safe to call more than once."""
-        if self._portal is None:
-            return
-        try:
-            self._portal.call(self.history.close)
-        finally:
-            self._stop_portal()
-
-    def _stop_portal(self) -> None:
-        cm, self._portal_cm, self._portal = self._portal_cm, None, None
-        if cm is not None:
-            cm.__exit__(None, None, None)
+        """Close the database. Safe to call more than once."""
+        if self._open:
+            self._open = False
+            run_sync(self.history.close)
 
     def __enter__(self) -> Self:
         return self
@@ -88,23 +129,22 @@ class SyncSessionHistory:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_portal", None) is not None:
+        if getattr(self, "_open", False):
             warnings.warn(
                 f"{self!r} was not closed; use 'with SyncSessionHistory(...)' or call close()",
                 ResourceWarning,
                 stacklevel=2,
             )
-            # Like aiosqlite: stop the worker threads so the process can still exit.
-            with contextlib.suppress(Exception):  # nothing sensible to do in a finaliser
-                self.close()
+            # No close() here: a finaliser may run at interpreter exit, when the background loop
+            # is already frozen. aiosqlite's own finaliser stops its worker thread.
 
     def __repr__(self) -> str:
         return f"<SyncSessionHistory {self.history!r}>"
 
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        if self._portal is None:
+        if not self._open:
             raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
-        return self._portal.call(functools.partial(fn, *args, **kwargs))
+        return run_sync(fn, *args, **kwargs)
 
     # -- the thin doors: one line each onto SessionHistory -----------------------------------
 

@@ -149,6 +149,13 @@ class SQLiteBackend:
             return
         self._prepare_file()
         conn = aiosqlite.connect(self.path, isolation_level=None)
+        # aiosqlite's worker thread is not a daemon, so a store its user forgot to close would
+        # hang the interpreter at exit (after the last statement, before any finaliser could
+        # warn). Nothing is lost by not waiting for it: every call a caller awaited has finished,
+        # and SQLite's journal keeps the file whole whatever the thread was doing.
+        worker = getattr(conn, "_thread", None)
+        if worker is not None:
+            worker.daemon = True
         try:
             await conn
         except sqlite3.Error as exc:
