@@ -1,0 +1,31 @@
+"""LangChain on session-history: a lossless chat message history and an agent recorder.
+
+``SessionChatMessageHistory`` needs only langchain-core. ``SessionHistoryMiddleware`` needs the
+``agents`` extra (``langchain>=1``) and is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .convert import LANGCHAIN_KEY, from_chat_message, to_chat_message
+from .history import SessionChatMessageHistory
+
+if TYPE_CHECKING:
+    from .middleware import SessionHistoryMiddleware
+
+__all__ = [
+    "LANGCHAIN_KEY",
+    "SessionChatMessageHistory",
+    "SessionHistoryMiddleware",
+    "from_chat_message",
+    "to_chat_message",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SessionHistoryMiddleware":
+        from .middleware import SessionHistoryMiddleware
+
+        return SessionHistoryMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

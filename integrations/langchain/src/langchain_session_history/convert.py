@@ -1,0 +1,173 @@
+"""Lossless conversion between LangChain messages and session-history's ``ChatMessage``.
+
+Every field that has a ``ChatMessage`` field of its own goes there (role, content, name, id,
+tool_calls, tool_call_id, status, reasoning), so the CLI, search and other integrations read
+LangChain messages as ordinary messages. Everything else LangChain serialises (additional_kwargs,
+response_metadata, usage_metadata, invalid_tool_calls, artifact, a chat message's custom role...)
+is kept under ``metadata["langchain"]``, with the message type. Reading back merges the two, so
+``messages_to_dict(loaded) == messages_to_dict(original)``.
+
+Messages written through the core API (no ``metadata["langchain"]``) read back as the LangChain
+message their role implies: user -> human, assistant -> ai (with its tool calls and reasoning),
+system -> system, tool -> tool.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    BaseMessageChunk,
+    message_chunk_to_message,
+    message_to_dict,
+    messages_from_dict,
+)
+
+from session_history import ChatMessage, Role, ToolCall, Usage
+from session_history.models import utc_now
+
+__all__ = ["LANGCHAIN_KEY", "from_chat_message", "to_chat_message", "usage_of"]
+
+LANGCHAIN_KEY = "langchain"
+"""The ``ChatMessage.metadata`` key for LangChain fields that have no field of their own."""
+
+_ROLE_OF_TYPE = {
+    "human": Role.USER,
+    "ai": Role.ASSISTANT,
+    "system": Role.SYSTEM,
+    "tool": Role.TOOL,
+    "function": Role.TOOL,
+}
+_TYPE_OF_ROLE = {Role.USER: "human", Role.ASSISTANT: "ai", Role.SYSTEM: "system", Role.TOOL: "tool"}
+_CHAT_ROLES = {
+    "user": Role.USER,
+    "human": Role.USER,
+    "assistant": Role.ASSISTANT,
+    "ai": Role.ASSISTANT,
+    "system": Role.SYSTEM,
+    "tool": Role.TOOL,
+}
+
+
+def to_chat_message(message: BaseMessage) -> ChatMessage:
+    """A LangChain message as a ``ChatMessage``; chunks are stored as the complete message."""
+    if isinstance(message, BaseMessageChunk):
+        message = message_chunk_to_message(message)
+    data: dict[str, Any] = message_to_dict(message)["data"]
+    lc_type: str = data.pop("type")
+    content = data.pop("content")
+    fields: dict[str, Any] = {
+        "name": data.pop("name", None),
+        "id": data.pop("id", None),
+        "timestamp": utc_now(),
+    }
+    if lc_type == "chat":
+        role = str(data["role"])  # kept in the leftovers too: it may be a custom role
+        fields["role"] = _CHAT_ROLES.get(role.lower(), Role.USER)
+    else:
+        fields["role"] = _ROLE_OF_TYPE.get(lc_type, Role.USER)
+    if isinstance(content, str):
+        # LangChain has no "no content": an assistant message that only calls tools has "".
+        # Stored as None, it does not count as a turn, as in the reference design.
+        fields["content"] = content or None
+    else:
+        fields["raw_content_blocks"] = content
+        fields["content"] = _text_of(content)
+    if lc_type == "ai":
+        calls = data.pop("tool_calls", None) or []
+        fields["tool_calls"] = [
+            ToolCall(id=call.get("id") or "", name=call["name"], arguments=call.get("args") or {})
+            for call in calls
+        ] or None
+        if any(not call.get("id") for call in calls):
+            data["tool_calls"] = calls  # ids that are None or "": keep the exact originals
+        additional = data.get("additional_kwargs") or {}
+        if isinstance(additional.get("reasoning_content"), str):
+            fields["reasoning"] = additional["reasoning_content"]
+            data["additional_kwargs"] = {
+                k: v for k, v in additional.items() if k != "reasoning_content"
+            }
+        response_id = (data.get("response_metadata") or {}).get("id")
+        if isinstance(response_id, str):
+            fields["provider_response_id"] = response_id  # a copy, for readers of the core API
+    if lc_type == "tool":
+        fields["tool_call_id"] = data.pop("tool_call_id", None)
+        fields["status"] = data.pop("status", None)
+        if "artifact" in data:
+            data["artifact"] = _json_safe(data["artifact"])
+    leftovers = {k: v for k, v in data.items() if v not in (None, {}, [])}
+    fields["metadata"] = {LANGCHAIN_KEY: {"type": lc_type, **leftovers}}
+    return ChatMessage.model_validate(fields)
+
+
+def from_chat_message(message: ChatMessage) -> BaseMessage:
+    """The LangChain message a ``ChatMessage`` stands for."""
+    stored = message.metadata.get(LANGCHAIN_KEY)
+    data: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
+    lc_type = str(data.pop("type", _TYPE_OF_ROLE[message.role]))
+    content: str | list[Any] = (
+        list(message.raw_content_blocks)
+        if message.raw_content_blocks is not None
+        else message.content or ""
+    )
+    data.update(content=content, name=message.name, id=message.id)
+    if lc_type == "ai":
+        if "tool_calls" not in data:
+            data["tool_calls"] = [
+                {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"}
+                for c in message.tool_calls or []
+            ]
+        if message.reasoning is not None:
+            additional = dict(data.get("additional_kwargs") or {})
+            additional["reasoning_content"] = message.reasoning
+            data["additional_kwargs"] = additional
+        if stored is None and message.provider_response_id:
+            data["response_metadata"] = {"id": message.provider_response_id}
+    elif lc_type == "tool":
+        data["tool_call_id"] = message.tool_call_id or ""
+        if message.status is not None:
+            data["status"] = message.status
+    elif lc_type == "chat":
+        data.setdefault("role", message.role.value)
+    (converted,) = messages_from_dict([{"type": lc_type, "data": data}])
+    return converted
+
+
+def usage_of(messages: Iterable[BaseMessage]) -> Usage | None:
+    """The summed ``usage_metadata`` of the AI messages, or None when none reports usage."""
+    total: Usage | None = None
+    for message in messages:
+        usage = getattr(message, "usage_metadata", None) if isinstance(message, AIMessage) else None
+        if usage:
+            one = Usage.model_validate(dict(usage))
+            total = one if total is None else total + one
+    return total
+
+
+def _text_of(blocks: Sequence[Any]) -> str | None:
+    """The text of a list of content blocks, for readers that want plain text (CLI, search)."""
+    parts = [
+        block if isinstance(block, str) else str(block.get("text", ""))
+        for block in blocks
+        if isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
+    ]
+    return "".join(parts) or None
+
+
+def _json_safe(value: Any) -> Any:
+    """A tool artifact as JSON; one that is not JSON-serialisable is kept as its repr."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        warnings.warn(
+            f"a ToolMessage artifact of type {type(value).__name__} is not JSON-serialisable; "
+            "session-history stores its repr() instead",
+            UserWarning,
+            stacklevel=4,
+        )
+        return {"__repr__": repr(value)}
