@@ -23,10 +23,15 @@ from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     BaseMessageChunk,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
     message_chunk_to_message,
     message_to_dict,
     messages_from_dict,
 )
+from langchain_core.messages import ChatMessage as LangChainChatMessage
 
 from session_history import ChatMessage, Role, ToolCall, Usage
 from session_history.models import utc_now
@@ -42,6 +47,14 @@ _ROLE_OF_TYPE = {
     "system": Role.SYSTEM,
     "tool": Role.TOOL,
     "function": Role.TOOL,
+}
+_CLASS_OF_TYPE: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+    "chat": LangChainChatMessage,
+    "function": FunctionMessage,
 }
 _TYPE_OF_ROLE = {Role.USER: "human", Role.ASSISTANT: "ai", Role.SYSTEM: "system", Role.TOOL: "tool"}
 _CHAT_ROLES = {
@@ -101,7 +114,9 @@ def to_chat_message(message: BaseMessage) -> ChatMessage:
         if "artifact" in data:
             data["artifact"] = _json_safe(data["artifact"])
     leftovers = {k: v for k, v in data.items() if v not in (None, {}, [])}
-    fields["metadata"] = {LANGCHAIN_KEY: {"type": lc_type, **leftovers}}
+    if leftovers or _TYPE_OF_ROLE[fields["role"]] != lc_type:
+        fields["metadata"] = {LANGCHAIN_KEY: {"type": lc_type, **leftovers}}
+    # else: the role says it all, and the message is stored exactly as the core API would.
     return ChatMessage.model_validate(fields)
 
 
@@ -110,17 +125,22 @@ def from_chat_message(message: ChatMessage) -> BaseMessage:
     stored = message.metadata.get(LANGCHAIN_KEY)
     data: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
     lc_type = str(data.pop("type", _TYPE_OF_ROLE[message.role]))
-    content: str | list[Any] = (
+    data["content"] = (
         list(message.raw_content_blocks)
         if message.raw_content_blocks is not None
         else message.content or ""
     )
-    data.update(content=content, name=message.name, id=message.id)
+    # Only fields that differ from the class defaults are passed: each keyword costs pydantic
+    # validation time, and loading a long session builds thousands of these.
+    if message.name is not None:
+        data["name"] = message.name
+    if message.id is not None:
+        data["id"] = message.id
     if lc_type == "ai":
-        if "tool_calls" not in data:
+        if "tool_calls" not in data and message.tool_calls:
             data["tool_calls"] = [
                 {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"}
-                for c in message.tool_calls or []
+                for c in message.tool_calls
             ]
         if message.reasoning is not None:
             additional = dict(data.get("additional_kwargs") or {})
@@ -134,8 +154,11 @@ def from_chat_message(message: ChatMessage) -> BaseMessage:
             data["status"] = message.status
     elif lc_type == "chat":
         data.setdefault("role", message.role.value)
-    (converted,) = messages_from_dict([{"type": lc_type, "data": data}])
-    return converted
+    cls = _CLASS_OF_TYPE.get(lc_type)
+    if cls is None:  # a type this module does not know: let langchain-core resolve it
+        (converted,) = messages_from_dict([{"type": lc_type, "data": data}])
+        return converted
+    return cls(**data)
 
 
 def usage_of(messages: Iterable[BaseMessage]) -> Usage | None:
