@@ -22,9 +22,9 @@ from langchain_core.messages import (
 )
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from langchain_session_history import SessionChatMessageHistory
 from lc_samples import every_message
 
+from langchain_session_history import SessionChatMessageHistory
 from session_history import (
     ChatMessage,
     HistoryConfig,

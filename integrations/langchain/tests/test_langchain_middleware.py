@@ -10,9 +10,9 @@ from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
-from langchain_session_history import SessionChatMessageHistory, SessionHistoryMiddleware
 from langgraph.checkpoint.memory import InMemorySaver
 
+from langchain_session_history import SessionChatMessageHistory, SessionHistoryMiddleware
 from session_history import HistoryConfig, Role, SessionHistory, SyncSessionHistory, hookimpl
 
 
