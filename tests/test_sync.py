@@ -188,3 +188,16 @@ def test_sync_and_async_doors_behave_the_same(tmp_path: Path) -> None:
                 sync_results.append(type(exc))
     assert sync_results == asyncio.run(run_async())
     assert {name for name, _, _ in _script()} == set(PUBLIC)
+
+
+async def test_wrap_gives_a_blocking_door_onto_the_same_store(config: HistoryConfig) -> None:
+    history = SessionHistory(config)
+    door = SyncSessionHistory.wrap(history)
+    assert history.is_open and door.is_open
+    door.create_session(session("a"))
+    assert [s.id for s in await history.list_sessions()] == ["a"]
+    await history.close()
+    assert not door.is_open
+    with pytest.raises(StoreClosedError):
+        door.session_count()
+    door.close()

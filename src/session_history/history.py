@@ -57,6 +57,11 @@ class SessionHistory:
         """Whether this history stores anything."""
         return self._backend is not None
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the history can be used: open, or disabled (which needs no opening)."""
+        return self._backend is None or self._open
+
     async def open(self) -> Self:
         """Open (creating and migrating) the database. Does nothing when disabled or open."""
         if self._backend is not None and not self._open:

@@ -99,6 +99,18 @@ class SyncSessionHistory:
         run_sync(self.history.open)
         self._open = True
 
+    @classmethod
+    def wrap(cls, history: SessionHistory) -> Self:
+        """A blocking door onto an existing history, opening it if needed.
+
+        Both then share one store: closing either closes it.
+        """
+        door = cls.__new__(cls)
+        door.history = history
+        run_sync(history.open)
+        door._open = True
+        return door
+
     @property
     def config(self) -> HistoryConfig:
         return self.history.config
@@ -116,6 +128,11 @@ class SyncSessionHistory:
         if self._open:
             self._open = False
             run_sync(self.history.close)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this door, and the store behind it, are open."""
+        return self._open and self.history.is_open
 
     def __enter__(self) -> Self:
         return self
@@ -142,7 +159,7 @@ class SyncSessionHistory:
         return f"<SyncSessionHistory {self.history!r}>"
 
     def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        if not self._open:
+        if not self.is_open:
             raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
         return run_sync(fn, *args, **kwargs)
 

@@ -1,0 +1,75 @@
+"""pytest-session-history: a real, throwaway session-history store per test.
+
+This module is the pytest plugin (entry point ``pytest11``, named after this module so that a
+conftest's ``pytest_plugins = ["pytest_session_history"]`` names the same plugin). It adds the
+options, the ``session_history`` marker, the failure report, and the fixtures of
+:mod:`.fixtures`; the helpers are importable from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+# Before the import below: pytest must see the module first to rewrite its asserts.
+pytest.register_assert_rewrite("pytest_session_history.assertions")
+
+from . import factories  # noqa: E402
+from .assertions import assert_tool_calls, assert_transcript  # noqa: E402
+from .builders import SessionFactory  # noqa: E402
+from .fixtures import (  # noqa: E402
+    langchain_chat_history,
+    session_factory,
+    session_history,
+    session_history_db,
+    session_history_hooks,
+    session_history_sync,
+    session_history_template,
+)
+from .options import add_options, keep_databases  # noqa: E402
+from .recorder import DeletedCall, HookRecorder, PrunedCall, SavedCall  # noqa: E402
+from .report import describe_database  # noqa: E402
+from .store import DB_KEY  # noqa: E402
+
+__all__ = [
+    "DeletedCall",
+    "HookRecorder",
+    "PrunedCall",
+    "SavedCall",
+    "SessionFactory",
+    "assert_tool_calls",
+    "assert_transcript",
+    "factories",
+    "langchain_chat_history",
+    "session_factory",
+    "session_history",
+    "session_history_db",
+    "session_history_hooks",
+    "session_history_sync",
+    "session_history_template",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "session_history(max_sessions=None, max_age=None, plugins=(), "
+        "load_entrypoint_plugins=False): configure this test's session_history fixture",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call" and report.failed and keep_databases(item.config):
+        path = item.stash.get(DB_KEY, None)
+        if path is not None:
+            report.sections.append(("session-history database", describe_database(path)))
+    return report

@@ -1,0 +1,28 @@
+"""What a failing test's report says about its database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from session_history import HistoryConfig, SessionHistoryError, SyncSessionHistory
+from session_history.cli import sessions_table
+
+__all__ = ["describe_database"]
+
+MAX_ROWS = 10
+
+
+def describe_database(path: Path) -> str:
+    """The path, and a short table of the newest sessions in it."""
+    lines = [f"kept at {path}", f"browse it: session-history --db {path} list"]
+    try:
+        config = HistoryConfig(enabled=True, db_path=path, load_entrypoint_plugins=False)
+        with SyncSessionHistory(config) as history:
+            count = history.session_count()
+            summaries = history.list_sessions(limit=MAX_ROWS)
+    except SessionHistoryError as exc:
+        return "\n".join([*lines, f"(could not read it: {exc})"])
+    lines.append(f"{count} session(s)" + (f", newest {MAX_ROWS}:" if count > MAX_ROWS else ":"))
+    if summaries:
+        lines.append(sessions_table(summaries))
+    return "\n".join(lines)

@@ -1,0 +1,3 @@
+"""The plugin's own tests run users' test files with pytester, in subprocesses."""
+
+pytest_plugins = ["pytester"]
