@@ -148,6 +148,10 @@ def _script() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
         ("prune", (), {"max_sessions": 1, "dry_run": True}),
         ("enforce_max_sessions", (), {}),
         ("append_messages", ("nope", [text("user", "x")]), {}),
+        ("search", ("answer",), {"limit": 5}),
+        ("search", ('"unbalanced',), {}),
+        ("stats", (), {}),
+        ("import_jsonl", (['{"session_id": "imp", "agent_name": "a", "model": "m"}', "{bad"],), {}),
     ]
 
 
@@ -157,7 +161,7 @@ def _normalise(value: Any) -> Any:
         return [_normalise(v) for v in value]
     if hasattr(value, "model_dump"):
         data = value.model_dump()
-        for key in ("started_at", "updated_at"):
+        for key in ("started_at", "updated_at", "oldest_update", "newest_update", "size_bytes"):
             data.pop(key, None)
         return data
     return value

@@ -9,18 +9,30 @@ after each write commits; pruning follows the config. The storage itself is a ba
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import pluggy
+from pydantic import ValidationError
 
 from .backends import Backend, ListQuery, open_backend
 from .config import HistoryConfig
 from .errors import InvalidQueryError
-from .models import ChatMessage, Session, SessionSummary, Usage, utc_now
+from .models import (
+    ChatMessage,
+    ExportedSession,
+    HistoryStats,
+    ImportReport,
+    SearchHit,
+    Session,
+    SessionSummary,
+    Usage,
+    utc_now,
+)
 from .plugins import call_hook, has_implementations, make_plugin_manager
+from .search import parse_query
 
 __all__ = ["SessionHistory"]
 
@@ -262,6 +274,115 @@ class SessionHistory:
             return 0
         return await self._backend.session_count()
 
+    # -- search, stats, export, import ----------------------------------------------------------
+
+    async def search(
+        self,
+        query: str,
+        *,
+        agent_name: str | None = None,
+        limit: int = 20,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
+        """Messages matching ``query``, best first.
+
+        Searches message content, reasoning, and tool-call names and arguments. A query is plain
+        words (all must match) and "quoted phrases"; ``word*`` matches a prefix. No search
+        syntax to learn, and none to get wrong.
+
+        Args:
+            query: What to look for.
+            agent_name: Only this agent's sessions.
+            limit: At most this many hits.
+            highlight: The marks put around each match in the snippets.
+
+        Raises:
+            InvalidQueryError: the query has nothing to search for or an unbalanced quote.
+        """
+        terms = parse_query(query)
+        if limit < 1:
+            raise InvalidQueryError(f"limit must be 1 or more, not {limit}")
+        if self._backend is None:
+            return []
+        return await self._backend.search(
+            terms, agent_name=agent_name, limit=limit, highlight=highlight
+        )
+
+    async def stats(self) -> HistoryStats:
+        """Counts of sessions, messages, turns, tool calls and tokens, per agent and model."""
+        if self._backend is None:
+            return HistoryStats(
+                sessions=0,
+                messages=0,
+                turns=0,
+                tool_calls=0,
+                input_tokens=0,
+                output_tokens=0,
+                total_tokens=0,
+                sessions_by_agent={},
+                sessions_by_model={},
+                oldest_update=None,
+                newest_update=None,
+                size_bytes=None,
+            )
+        return await self._backend.stats()
+
+    async def export_jsonl(self, *, batch_size: int = 500) -> AsyncIterator[str]:
+        """Every session as one JSON line (an ``ExportedSession``), lossless, in a stable order.
+
+        Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
+        """
+        if self._backend is None:
+            return
+        cursor = 0
+        while True:
+            batch = await self._backend.export_batch(cursor, batch_size)
+            for line in batch.lines:
+                yield line
+            if batch.next_cursor is None:
+                return
+            cursor = batch.next_cursor
+
+    async def import_jsonl(self, lines: Iterable[str], *, batch_size: int = 500) -> ImportReport:
+        """Import the lines of an export. Idempotent: a session already stored as it is in the
+        file is left alone, one that differs is replaced. A line that cannot be read is
+        reported with its number in ``ImportReport.errors``; the other lines are imported.
+        Each batch of ``batch_size`` sessions is one transaction.
+        """
+        report = ImportReport()
+        if self._backend is None:
+            return report
+        batch: list[ExportedSession] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(ExportedSession.model_validate_json(line))
+            except ValidationError as exc:
+                report.errors.append((number, _first_error(exc)))
+                continue
+            if len(batch) >= batch_size:
+                await self._import_batch(batch, report)
+                batch = []
+        if batch:
+            await self._import_batch(batch, report)
+        return report
+
+    async def _import_batch(self, batch: list[ExportedSession], report: ImportReport) -> None:
+        assert self._backend is not None
+        outcomes = await self._backend.import_sessions(batch, want_summary=self._wants(_SAVED))
+        for outcome in outcomes:
+            if outcome.outcome == "added":
+                report.added += 1
+            elif outcome.outcome == "replaced":
+                report.replaced += 1
+            else:
+                report.unchanged += 1
+        for outcome in outcomes:
+            if outcome.summary is not None:
+                operation = "create" if outcome.outcome == "added" else "save"
+                await self._saved(outcome.summary, outcome.messages, operation)
+
     # -- hooks -------------------------------------------------------------------------------
 
     def _wants(self, hook: str) -> bool:
@@ -278,3 +399,11 @@ class SessionHistory:
             new_messages=list(new_messages),
             operation=operation,
         )
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line for a person: where in the line, and what is wrong."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where + ': ' if where else ''}{error['msg']}{more}"

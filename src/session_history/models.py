@@ -19,7 +19,11 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "ChatMessage",
+    "ExportedSession",
+    "HistoryStats",
+    "ImportReport",
     "Role",
+    "SearchHit",
     "Session",
     "SessionSummary",
     "ToolCall",
@@ -173,3 +177,56 @@ class SessionSummary(BaseModel):
     ended_at: AwareDatetime | None = None
     usage: Usage | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class SearchHit(BaseModel):
+    """One message found by :meth:`~session_history.SessionHistory.search`."""
+
+    session_id: str
+    seq: int
+    """The message's position in its session (0 is the first message)."""
+    role: Role
+    snippet: str
+    """The text around the match, with each match between the search's ``highlight`` marks."""
+    rank: float
+    """Relevance (bm25 on SQLite): higher is better; hits come best first."""
+    agent_name: str
+    model: str
+
+
+class HistoryStats(BaseModel):
+    """What a store holds, in numbers."""
+
+    sessions: int
+    messages: int
+    turns: int
+    tool_calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    sessions_by_agent: dict[str, int]
+    sessions_by_model: dict[str, int]
+    oldest_update: AwareDatetime | None
+    newest_update: AwareDatetime | None
+    size_bytes: int | None
+    """The database's size on disk, where the backend can tell."""
+
+
+class ExportedSession(Session):
+    """A session as one line of an export: the session and when it was last updated, so an
+    import restores the listing order too."""
+
+    updated_at: UtcDatetime | None = None
+
+
+class ImportReport(BaseModel):
+    """What an import did. ``errors`` holds ``(line number, message)`` for lines it skipped."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = Field(default_factory=list)
+
+    @property
+    def sessions(self) -> int:
+        return self.added + self.replaced + self.unchanged

@@ -18,7 +18,7 @@ import functools
 import os
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -31,9 +31,17 @@ from anyio.from_thread import BlockingPortal
 from .config import HistoryConfig
 from .errors import StoreClosedError
 from .history import SessionHistory
-from .models import ChatMessage, Session, SessionSummary, Usage
+from .models import (
+    ChatMessage,
+    HistoryStats,
+    ImportReport,
+    SearchHit,
+    Session,
+    SessionSummary,
+    Usage,
+)
 
-__all__ = ["SyncSessionHistory", "run_sync"]
+__all__ = ["SyncSessionHistory", "iterate_sync", "run_sync"]
 
 T = TypeVar("T")
 
@@ -82,6 +90,15 @@ def run_sync(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     ``add_messages`` stand on it). Not callable from async code running on that loop itself.
     """
     return _LOOP.portal().call(functools.partial(fn, *args, **kwargs))
+
+
+def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, each step on the background loop."""
+    while True:
+        try:
+            yield run_sync(iterator.__anext__)
+        except StopAsyncIteration:
+            return
 
 
 class SyncSessionHistory:
@@ -237,3 +254,30 @@ class SyncSessionHistory:
     def session_count(self) -> int:
         """See :meth:`SessionHistory.session_count`."""
         return self._call(self.history.session_count)
+
+    def search(
+        self,
+        query: str,
+        *,
+        agent_name: str | None = None,
+        limit: int = 20,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
+        """See :meth:`SessionHistory.search`."""
+        return self._call(
+            self.history.search, query, agent_name=agent_name, limit=limit, highlight=highlight
+        )
+
+    def stats(self) -> HistoryStats:
+        """See :meth:`SessionHistory.stats`."""
+        return self._call(self.history.stats)
+
+    def export_jsonl(self, *, batch_size: int = 500) -> Iterator[str]:
+        """See :meth:`SessionHistory.export_jsonl`."""
+        if not self.is_open:
+            raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
+        return iterate_sync(self.history.export_jsonl(batch_size=batch_size))
+
+    def import_jsonl(self, lines: Iterable[str], *, batch_size: int = 500) -> ImportReport:
+        """See :meth:`SessionHistory.import_jsonl`."""
+        return self._call(self.history.import_jsonl, lines, batch_size=batch_size)

@@ -12,9 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from ..models import ChatMessage, Session, SessionSummary, Usage
+from ..models import (
+    ChatMessage,
+    ExportedSession,
+    HistoryStats,
+    SearchHit,
+    Session,
+    SessionSummary,
+    Usage,
+)
+from ..search import Term
 
-__all__ = ["Backend", "ListQuery", "PruneResult", "SaveResult"]
+__all__ = ["Backend", "ExportBatch", "ImportOutcome", "ListQuery", "PruneResult", "SaveResult"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,24 @@ class PruneResult:
 
     reason: Literal["max_sessions", "max_age"]
     pruned: list[SessionSummary]
+
+
+@dataclass(frozen=True)
+class ExportBatch:
+    """Sessions as JSON lines, and the cursor to pass for the next batch (None: no more)."""
+
+    lines: list[str]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What importing one session did; ``summary`` only when asked for."""
+
+    session_id: str
+    outcome: Literal["added", "replaced", "unchanged"]
+    summary: SessionSummary | None
+    messages: Sequence[ChatMessage]
 
 
 class Backend(Protocol):
@@ -95,4 +122,29 @@ class Backend(Protocol):
     ) -> list[PruneResult]:
         """Remove sessions last updated before ``older_than``, then all but the ``max_sessions``
         newest, in one transaction; with ``dry_run`` only report them."""
+        ...
+
+    async def search(
+        self,
+        terms: list[Term],
+        *,
+        agent_name: str | None,
+        limit: int,
+        highlight: tuple[str, str],
+    ) -> list[SearchHit]:
+        """Messages matching every term, best first."""
+        ...
+
+    async def stats(self) -> HistoryStats: ...
+
+    async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
+        """Up to ``limit`` sessions after ``cursor`` (0 to start), each as one JSON line of an
+        ``ExportedSession``, in a stable order."""
+        ...
+
+    async def import_sessions(
+        self, sessions: Sequence[ExportedSession], *, want_summary: bool
+    ) -> list[ImportOutcome]:
+        """Store each session in one transaction: added if new, unchanged if identical,
+        replaced otherwise."""
         ...

@@ -31,6 +31,7 @@ from pydantic import TypeAdapter
 
 from ..errors import (
     DatabaseError,
+    InvalidQueryError,
     MigrationError,
     NotADatabaseError,
     SessionExistsError,
@@ -38,8 +39,19 @@ from ..errors import (
     SessionNotFoundError,
     StoreClosedError,
 )
-from ..models import ChatMessage, Session, SessionSummary, Usage, message_counts, utc_now
-from .base import ListQuery, PruneResult, SaveResult
+from ..models import (
+    ChatMessage,
+    ExportedSession,
+    HistoryStats,
+    SearchHit,
+    Session,
+    SessionSummary,
+    Usage,
+    message_counts,
+    utc_now,
+)
+from ..search import Term, fts5_query
+from .base import ExportBatch, ImportOutcome, ListQuery, PruneResult, SaveResult
 from .sqlite_schema import MIGRATIONS_TABLE, REFERENCE_TABLE, format_ts, message_body, migrations
 
 __all__ = ["SQLiteBackend"]
@@ -55,7 +67,13 @@ _SESSION_JSON = """json_object(
     'started_at', started_at, 'ended_at', ended_at,
     'usage', json(usage), 'metadata', json(metadata))"""
 
+_EXPORT_JSON = """json_object(
+    'session_id', session_id, 'agent_name', agent_name, 'model', model,
+    'started_at', started_at, 'ended_at', ended_at, 'updated_at', updated_at,
+    'usage', json(usage), 'metadata', json(metadata))"""
+
 _SUMMARIES = TypeAdapter(list[SessionSummary])
+_HITS = TypeAdapter(list[SearchHit])
 
 
 @contextlib.contextmanager
@@ -329,7 +347,13 @@ class SQLiteBackend:
             pk = self._insert_session(conn, session, bodies)
             return _summary(conn, pk) if want_summary else None
 
-    def _insert_session(self, conn: sqlite3.Connection, session: Session, bodies: list[str]) -> int:
+    def _insert_session(
+        self,
+        conn: sqlite3.Connection,
+        session: Session,
+        bodies: list[str],
+        updated_at: datetime | None = None,
+    ) -> int:
         now = format_ts(utc_now())
         turns, tool_calls = message_counts(session.messages)
         cursor = conn.execute(
@@ -341,7 +365,7 @@ class SQLiteBackend:
                 session.agent_name,
                 session.model,
                 format_ts(session.started_at) if session.started_at else now,
-                now,
+                format_ts(updated_at) if updated_at else now,
                 format_ts(session.ended_at) if session.ended_at else None,
                 len(session.messages),
                 turns,
@@ -557,7 +581,150 @@ class SQLiteBackend:
         (count,) = conn.execute("SELECT COUNT(*) FROM sessions").fetchone()
         return int(count)
 
+    # -- search, stats, export and import ------------------------------------------------------
+
+    async def search(
+        self,
+        terms: list[Term],
+        *,
+        agent_name: str | None,
+        limit: int,
+        highlight: tuple[str, str],
+    ) -> list[SearchHit]:
+        params: list[Any] = [highlight[0], highlight[1], fts5_query(terms)]
+        if agent_name is not None:
+            params.append(agent_name)
+        params.append(limit)
+        return await self._run(self._search, _search_sql(agent_name), params)
+
+    @staticmethod
+    def _search(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[SearchHit]:
+        try:
+            rows = conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            # Terms are quoted, so this is rare (an index-level limit); still the user's query.
+            raise InvalidQueryError(f"the search query could not be run: {exc}") from exc
+        return _HITS.validate_json("[" + ",".join(row[0] for row in rows) + "]")
+
+    async def stats(self) -> HistoryStats:
+        stats = await self._run(self._stats)
+        size = sum(
+            file.stat().st_size for file in (self.path, Path(f"{self.path}-wal")) if file.exists()
+        )
+        return stats.model_copy(update={"size_bytes": size})
+
+    @staticmethod
+    def _stats(conn: sqlite3.Connection) -> HistoryStats:
+        with _snapshot(conn):
+            totals = conn.execute(
+                "SELECT count(*), coalesce(sum(message_count), 0), coalesce(sum(turn_count), 0), "
+                "coalesce(sum(tool_call_count), 0), "
+                "coalesce(sum(json_extract(usage, '$.input_tokens')), 0), "
+                "coalesce(sum(json_extract(usage, '$.output_tokens')), 0), "
+                "coalesce(sum(json_extract(usage, '$.total_tokens')), 0), "
+                "min(updated_at), max(updated_at) FROM sessions"
+            ).fetchone()
+            by_agent = conn.execute(
+                "SELECT agent_name, count(*) FROM sessions GROUP BY agent_name "
+                "ORDER BY count(*) DESC, agent_name"
+            ).fetchall()
+            by_model = conn.execute(
+                "SELECT model, count(*) FROM sessions GROUP BY model ORDER BY count(*) DESC, model"
+            ).fetchall()
+        keys = ["sessions", "messages", "turns", "tool_calls", "input_tokens", "output_tokens"]
+        keys += ["total_tokens", "oldest_update", "newest_update"]
+        return HistoryStats.model_validate(
+            {
+                **dict(zip(keys, totals, strict=True)),
+                "sessions_by_agent": dict(by_agent),
+                "sessions_by_model": dict(by_model),
+                "size_bytes": None,
+            }
+        )
+
+    async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
+        return await self._run(self._export_batch, cursor, limit)
+
+    @staticmethod
+    def _export_batch(conn: sqlite3.Connection, cursor: int, limit: int) -> ExportBatch:
+        with _snapshot(conn):
+            heads = conn.execute(
+                f"SELECT pk, {_EXPORT_JSON} FROM sessions WHERE pk > ? ORDER BY pk LIMIT ?",
+                (cursor, limit),
+            ).fetchall()
+            if not heads:
+                return ExportBatch([], None)
+            rows = conn.execute(
+                "SELECT session_pk, body FROM messages WHERE session_pk BETWEEN ? AND ? "
+                "ORDER BY session_pk, seq",
+                (heads[0][0], heads[-1][0]),
+            ).fetchall()
+        bodies: dict[int, list[str]] = {pk: [] for pk, _ in heads}
+        for pk, body in rows:
+            bodies[pk].append(body)
+        # The stored JSON is already what a line holds: no model is built, nothing re-encoded.
+        lines = [head[:-1] + ',"messages":[' + ",".join(bodies[pk]) + "]}" for pk, head in heads]
+        return ExportBatch(lines, heads[-1][0])
+
+    async def import_sessions(
+        self, sessions: Sequence[ExportedSession], *, want_summary: bool
+    ) -> list[ImportOutcome]:
+        prepared = [(s, [message_body(m) for m in s.messages]) for s in sessions]
+        return await self._run(self._import, prepared, want_summary)
+
+    def _import(
+        self,
+        conn: sqlite3.Connection,
+        prepared: list[tuple[ExportedSession, list[str]]],
+        want_summary: bool,
+    ) -> list[ImportOutcome]:
+        outcomes: list[ImportOutcome] = []
+        with _atomic(conn):
+            for session, bodies in prepared:
+                row = conn.execute(
+                    f"SELECT pk, message_count, {_EXPORT_JSON} FROM sessions WHERE session_id = ?",
+                    (session.session_id,),
+                ).fetchone()
+                if row is None:
+                    pk = self._insert_session(conn, session, bodies, session.updated_at)
+                    outcome: Literal["added", "replaced", "unchanged"] = "added"
+                else:
+                    pk, count, head = row
+                    stored = ExportedSession.model_validate_json(head[:-1] + ',"messages":[]}')
+                    same_head = stored == session.model_copy(update={"messages": []})
+                    if (
+                        same_head
+                        and count == len(bodies)
+                        and (count == 0 or self._is_stored_prefix(conn, pk, count, bodies))
+                    ):
+                        outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))
+                        continue
+                    conn.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
+                    pk = self._insert_session(conn, session, bodies, session.updated_at)
+                    outcome = "replaced"
+                summary = _summary(conn, pk) if want_summary else None
+                outcomes.append(
+                    ImportOutcome(session.session_id, outcome, summary, session.messages)
+                )
+        return outcomes
+
 
 def _dump_metadata(session: Session) -> str:
     # Validated as JSON values by the model, so the standard encoder takes it as is.
     return json.dumps(session.metadata, ensure_ascii=False)
+
+
+def _search_sql(agent_name: str | None) -> str:
+    agent = "AND s.agent_name = ?" if agent_name is not None else ""
+    return f"""
+        SELECT json_object(
+            'session_id', s.session_id, 'seq', m.seq, 'role', m.role,
+            'snippet', snippet(messages_fts, 0, ?, ?, '…', 16),
+            'rank', -bm25(messages_fts), 'agent_name', s.agent_name, 'model', s.model)
+        FROM messages_fts
+        JOIN messages AS m ON m.id = messages_fts.rowid
+        JOIN sessions AS s ON s.pk = m.session_pk
+        WHERE messages_fts MATCH ? {agent}
+        ORDER BY bm25(messages_fts), s.session_id, m.seq
+        LIMIT ?
+    """

@@ -8,6 +8,10 @@ Layout (after every migration):
 ``messages``
     one row per message: ``(session_pk, seq)`` is the explicit order within a session, ``body``
     the message as JSON. Appending inserts rows; it never rewrites what is stored.
+``messages_fts``
+    an FTS5 index of each message's searchable text (content, reasoning, tool-call names and
+    arguments), rowid = ``messages.id``, kept in step by triggers, so inside the same
+    transaction as every write.
 ``_session_history_migrations``
     the names of the applied migrations (see :mod:`session_history.migrations`).
 
@@ -27,7 +31,14 @@ from pydantic import TypeAdapter
 from ..migrations import Migrations
 from ..models import ChatMessage, Usage, message_counts
 
-__all__ = ["MIGRATIONS_TABLE", "REFERENCE_TABLE", "format_ts", "message_body", "migrations"]
+__all__ = [
+    "MIGRATIONS_TABLE",
+    "REFERENCE_TABLE",
+    "SEARCH_TEXT_SQL",
+    "format_ts",
+    "message_body",
+    "migrations",
+]
 
 MIGRATIONS_TABLE = "_session_history_migrations"
 REFERENCE_TABLE = "session_history"
@@ -218,3 +229,49 @@ def _reference_usage(text: str | None) -> Usage | None:
     data.setdefault("input_tokens", data.get("prompt_tokens", 0))
     data.setdefault("output_tokens", data.get("completion_tokens", 0))
     return Usage.model_validate(data)
+
+
+SEARCH_TEXT_SQL = """
+    coalesce(json_extract({body}, '$.content'), '') || ' ' ||
+    coalesce(json_extract({body}, '$.reasoning'), '') || ' ' ||
+    coalesce((SELECT group_concat(
+                  json_extract(call.value, '$.name') || ' ' ||
+                  coalesce(json_extract(call.value, '$.arguments'), ''), ' ')
+              FROM json_each({body}, '$.tool_calls') AS call), '')
+"""
+"""What a message is found by, computed from its stored JSON ``{body}`` by SQLite itself: the
+same expression fills the index for existing rows and for every new one."""
+
+
+@migrations
+def m003_full_text_search(conn: sqlite3.Connection) -> None:
+    """An FTS5 index of every message, built for the rows already there, then kept by triggers.
+
+    ``remove_diacritics`` lets "cafe" find "café"; the index stores its own copy of the text so
+    that search results can show a snippet around the match.
+    """
+    conn.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5("
+        "text, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    conn.execute(
+        "INSERT INTO messages_fts (rowid, text) SELECT id, "
+        + SEARCH_TEXT_SQL.format(body="body")
+        + " FROM messages"
+    )
+    conn.execute(
+        "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+        "INSERT INTO messages_fts (rowid, text) VALUES (new.id, "
+        + SEARCH_TEXT_SQL.format(body="new.body")
+        + "); END"
+    )
+    conn.execute(
+        "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+        "DELETE FROM messages_fts WHERE rowid = old.id; END"
+    )
+    conn.execute(
+        "CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN "
+        "UPDATE messages_fts SET text = "
+        + SEARCH_TEXT_SQL.format(body="new.body")
+        + " WHERE rowid = new.id; END"
+    )

@@ -1,0 +1,57 @@
+"""Search queries as people type them: plain words and "quoted phrases", no FTS syntax needed.
+
+A query is parsed into terms here, once, and each backend renders the terms in its own syntax
+(FTS5 on SQLite), so no user text ever reaches the engine's query parser unquoted: a stray
+``AND``, ``*`` or ``(`` is just a word, and a malformed query is our clear error, not a crash.
+
+Rules: terms are words or double-quoted phrases; every term must match (AND); a word ending in
+``*`` matches as a prefix (``deploy*`` finds "deployment").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidQueryError
+
+__all__ = ["Term", "fts5_query", "parse_query"]
+
+_TOKEN = re.compile(r'"([^"]*)"(\*?)|([^\s"]+)')
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    phrase: bool = False
+    prefix: bool = False
+
+
+def parse_query(query: str) -> list[Term]:
+    """The terms of ``query``; InvalidQueryError when there is nothing to search for."""
+    if query.count('"') % 2:
+        raise InvalidQueryError(
+            f"unbalanced quote in search query {query!r}; close the phrase with another '\"'"
+        )
+    terms: list[Term] = []
+    for match in _TOKEN.finditer(query):
+        phrase, phrase_star, word = match.groups()
+        if phrase is not None:
+            if phrase.strip():
+                terms.append(Term(phrase.strip(), phrase=True, prefix=bool(phrase_star)))
+        elif word.endswith("*") and word.strip("*"):
+            terms.append(Term(word.rstrip("*"), prefix=True))
+        elif word.strip("*"):
+            terms.append(Term(word))
+    if not terms:
+        raise InvalidQueryError(
+            f"search query {query!r} has no words to search for; try a word or a 'quoted phrase'"
+        )
+    return terms
+
+
+def fts5_query(terms: list[Term]) -> str:
+    """The terms as an SQLite FTS5 query: each one a quoted string, so taken literally."""
+    return " ".join(
+        '"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "") for term in terms
+    )

@@ -1,0 +1,213 @@
+"""Full-text search, stats, and lossless export and import."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from session_history import (
+    ChatMessage,
+    HistoryConfig,
+    InvalidQueryError,
+    SessionHistory,
+    ToolCall,
+    Usage,
+)
+from session_history.backends.sqlite_schema import MIGRATIONS_TABLE
+
+from .helpers import full_message, session, text, turn
+
+
+async def _corpus(history: SessionHistory) -> None:
+    await history.create_session(
+        session(
+            "weather",
+            agent_name="travel",
+            messages=[
+                text("user", "Will it rain in Lisbon tomorrow?"),
+                ChatMessage(
+                    role="assistant",
+                    reasoning="I should check the forecast service",
+                    tool_calls=[
+                        ToolCall(id="c1", name="get_forecast", arguments={"city": "Lisbon"})
+                    ],
+                ),
+                ChatMessage(role="tool", tool_call_id="c1", content='{"rain": 0.7}'),
+                text("assistant", "Rain is likely in Lisbon: take an umbrella, rain or shine."),
+            ],
+        )
+    )
+    await history.create_session(
+        session(
+            "deploy",
+            agent_name="ops",
+            messages=[
+                text("user", "Roll back the deployment of the café service"),
+                text("assistant", "Rolled back to version 41."),
+            ],
+        )
+    )
+
+
+async def test_search_finds_content_reasoning_and_tool_calls(history: SessionHistory) -> None:
+    await _corpus(history)
+    (by_reasoning,) = await history.search("forecast service")
+    assert (by_reasoning.session_id, by_reasoning.seq, by_reasoning.role) == (
+        "weather",
+        1,
+        "assistant",
+    )
+    (by_tool_name,) = await history.search("get_forecast")
+    assert by_tool_name.seq == 1
+    (by_argument,) = await history.search("Lisbon", agent_name="travel", limit=1)
+    assert by_argument.agent_name == "travel"
+    hits = await history.search("Lisbon")
+    assert {(h.session_id, h.seq) for h in hits} == {("weather", 0), ("weather", 1), ("weather", 3)}
+
+
+async def test_search_ranks_best_first_and_marks_matches(history: SessionHistory) -> None:
+    await history.create_session(
+        session(
+            "ranked",
+            messages=[
+                text("user", "storm warning issued for the northern coast today"),
+                text("assistant", "storm storm storm: the coast expects heavy winds today"),
+                text("user", "no weather words in this message of similar length at all"),
+            ],
+        )
+    )
+    hits = await history.search("storm")
+    assert [h.seq for h in hits] == [1, 0]  # more mentions at the same length rank higher
+    assert hits[0].rank > hits[1].rank
+    assert "[storm]" in hits[0].snippet
+    custom = await history.search("coast", highlight=("<b>", "</b>"))
+    assert all("<b>coast</b>" in h.snippet for h in custom)
+
+
+async def test_search_phrases_prefixes_and_accents(history: SessionHistory) -> None:
+    await _corpus(history)
+    assert [h.seq for h in await history.search('"take an umbrella"')] == [3]
+    assert await history.search('"umbrella take"') == []
+    assert [h.session_id for h in await history.search("deploy*")] == ["deploy"]
+    assert [h.session_id for h in await history.search("cafe")] == ["deploy"]  # café
+    assert await history.search("Lisbon deployment") == []  # every word must match
+
+
+@pytest.mark.parametrize("query", ['"unclosed phrase', "", "   ", "***", '""'])
+async def test_malformed_queries_are_clear_errors(history: SessionHistory, query: str) -> None:
+    with pytest.raises(InvalidQueryError, match="search query"):
+        await history.search(query)
+
+
+@pytest.mark.parametrize(
+    "query", ["AND", "rain OR", "NEAR(rain", "col:rain", "rain -shine", "^rain"]
+)
+async def test_search_syntax_characters_are_plain_text(history: SessionHistory, query: str) -> None:
+    await _corpus(history)
+    hits = await history.search(query)  # no crash; each word taken literally
+    assert all(h.session_id == "weather" for h in hits)
+
+
+async def test_the_index_follows_deletes_saves_and_prunes(history: SessionHistory) -> None:
+    await _corpus(history)
+    await history.delete_session("deploy")
+    assert await history.search("café") == []
+    await history.save_session(session("weather", messages=[text("user", "sunny now")]))
+    assert await history.search("Lisbon") == []
+    assert [h.session_id for h in await history.search("sunny")] == ["weather"]
+    await history.append_messages("weather", [text("assistant", "sunny indeed")])
+    assert len(await history.search("sunny")) == 2
+    await history.prune(max_sessions=0)
+    assert await history.search("sunny") == []
+
+
+async def test_an_existing_database_gets_its_index_built(config: HistoryConfig) -> None:
+    async with SessionHistory(config) as history:
+        await _corpus(history)
+    with sqlite3.connect(config.db_path) as db:  # back to how the previous version left it
+        db.execute("DROP TABLE messages_fts")
+        for trigger in ("insert", "delete", "update"):
+            db.execute(f"DROP TRIGGER messages_fts_{trigger}")
+        db.execute(f"DELETE FROM {MIGRATIONS_TABLE} WHERE name = 'm003_full_text_search'")
+    async with SessionHistory(config) as history:
+        assert [h.seq for h in await history.search("umbrella")] == [3]
+
+
+async def test_stats(history: SessionHistory) -> None:
+    await history.create_session(
+        session(
+            "a",
+            agent_name="x",
+            model="m1",
+            messages=turn(0),
+            usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15),
+        )
+    )
+    await history.create_session(session("b", agent_name="x", model="m2", messages=turn(1)))
+    await history.create_session(session("c", agent_name="y", model="m1"))
+    stats = await history.stats()
+    assert (stats.sessions, stats.messages, stats.turns, stats.tool_calls) == (3, 8, 2, 2)
+    assert (stats.input_tokens, stats.output_tokens, stats.total_tokens) == (10, 5, 15)
+    assert stats.sessions_by_agent == {"x": 2, "y": 1}
+    assert stats.sessions_by_model == {"m1": 2, "m2": 1}
+    assert stats.size_bytes and stats.size_bytes > 0
+    assert (
+        stats.oldest_update and stats.newest_update and stats.oldest_update <= stats.newest_update
+    )
+
+
+async def test_export_then_import_is_lossless_and_keeps_the_order(
+    history: SessionHistory, tmp_path: Path
+) -> None:
+    await history.create_session(
+        session(
+            "full",
+            messages=[full_message(), *turn(0)],
+            usage=Usage(total_tokens=3, extra=1),
+            metadata={"title": "ünï", "tags": ["a"]},
+        )
+    )
+    await history.create_session(session("empty"))
+    await history.create_session(session("third", messages=turn(2)))
+    await history.append_messages("full", turn(1))  # now the newest
+    lines = [line async for line in history.export_jsonl(batch_size=2)]
+    assert len(lines) == 3
+    target = HistoryConfig(
+        enabled=True, db_path=tmp_path / "copy.db", load_entrypoint_plugins=False
+    )
+    async with SessionHistory(target) as copy:
+        report = await copy.import_jsonl(lines)
+        assert (report.added, report.replaced, report.unchanged, report.errors) == (3, 0, 0, [])
+        for sid in ("full", "empty", "third"):
+            assert await copy.load_session(sid) == await history.load_session(sid)
+        original = [s.model_dump() for s in await history.list_sessions()]
+        assert [s.model_dump() for s in await copy.list_sessions()] == original
+        again = await copy.import_jsonl(lines)
+        assert (again.added, again.replaced, again.unchanged) == (0, 0, 3)
+        assert await copy.session_count() == 3
+
+
+async def test_import_replaces_changed_sessions_and_reports_bad_lines(
+    history: SessionHistory,
+) -> None:
+    await history.create_session(session("a", messages=turn(0)))
+    (line,) = [line async for line in history.export_jsonl()]
+    changed = line.replace("answer 0", "answer zero")
+    report = await history.import_jsonl(
+        [
+            changed,
+            "",
+            "{not json",
+            '{"session_id": "b"}',
+            '{"session_id": "c", "agent_name": "x", "model": "y"}',
+        ]
+    )
+    assert (report.added, report.replaced) == (1, 1)
+    assert [n for n, _ in report.errors] == [3, 4]
+    assert "Invalid JSON" in report.errors[0][1]
+    assert "agent_name" in report.errors[1][1]
+    loaded = await history.load_session("a")
+    assert loaded is not None and loaded.messages[-1].content == "answer zero"
+    assert await history.session_count() == 2
