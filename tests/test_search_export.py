@@ -123,13 +123,34 @@ async def test_the_index_follows_deletes_saves_and_prunes(history: SessionHistor
     assert await history.search("sunny") == []
 
 
+async def test_the_index_holds_exactly_the_stored_messages(history: SessionHistory) -> None:
+    await _corpus(history)
+    await history.append_messages("weather", turn(5))
+    await history.save_session(session("weather", messages=[text("user", "replaced")]))
+    await history.save_session(session("deploy", messages=[]))
+    await history.create_session(session("third", messages=turn(1)))
+    await history.delete_session("third")
+    await history.create_session(session("fourth", messages=turn(2)))
+    await history.prune(max_sessions=2)
+    await history.import_jsonl([line async for line in history.export_jsonl()])
+    backend = history._backend
+    assert backend is not None
+
+    def check(conn):  # type: ignore[no-untyped-def]
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+        indexed = [r[0] for r in conn.execute("SELECT rowid FROM messages_fts ORDER BY rowid")]
+        stored = [r[0] for r in conn.execute("SELECT id FROM messages ORDER BY id")]
+        return indexed, stored
+
+    indexed, stored = await backend._run(check)  # type: ignore[attr-defined]
+    assert indexed == stored and len(stored) == 4  # "fourth" (4) and "deploy" (0) kept
+
+
 async def test_an_existing_database_gets_its_index_built(config: HistoryConfig) -> None:
     async with SessionHistory(config) as history:
         await _corpus(history)
     with sqlite3.connect(config.db_path) as db:  # back to how the previous version left it
         db.execute("DROP TABLE messages_fts")
-        for trigger in ("insert", "delete", "update"):
-            db.execute(f"DROP TRIGGER messages_fts_{trigger}")
         db.execute(f"DELETE FROM {MIGRATIONS_TABLE} WHERE name = 'm003_full_text_search'")
     async with SessionHistory(config) as history:
         assert [h.seq for h in await history.search("umbrella")] == [3]

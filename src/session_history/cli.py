@@ -2,27 +2,68 @@
 
 Every command opens the database given by ``--db`` (else ``$SESSION_HISTORY_DB``, else
 ``history.db`` in the user data directory) through :class:`~session_history.SyncSessionHistory`,
-so the CLI exercises the same code as the library. A user's mistake (missing file, unknown id,
-newer database) ends with a one-line message and a non-zero exit, never a traceback.
+so the CLI runs the same code as the library, installed hook plugins included. Output is a table
+on a terminal and tab-separated text when piped; ``--json`` wherever it fits. A user's mistake
+(missing file, unknown id, bad query, newer database) ends with a one-line message and exit
+status 1, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import click
 import platformdirs
 
+from . import render
 from .config import DB_ENV_VAR, HistoryConfig, default_db_path
 from .errors import SessionHistoryError
-from .models import ChatMessage, Session, SessionSummary
+from .plugins import ENTRYPOINT_GROUP, make_plugin_manager
 from .sync import SyncSessionHistory
 
 __all__ = ["cli", "main"]
+
+T = TypeVar("T")
+
+
+def is_terminal() -> bool:
+    """Whether standard output is a terminal (tables) rather than a pipe (plain text)."""
+    return sys.stdout.isatty()
+
+
+class _NoProgress:
+    def update(self, n_steps: int) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _progress(length: int, label: str) -> Iterator[Any]:
+    """A progress bar on standard error when it is a terminal; nothing at all otherwise."""
+    if not sys.stderr.isatty() or length <= 0:
+        yield _NoProgress()
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar
+
+
+def _option_value(
+    parse: Callable[[str], T],
+) -> Callable[[click.Context, click.Parameter, Any], T | None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> T | None:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return callback
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,16 +78,16 @@ __all__ = ["cli", "main"]
 @click.version_option(package_name="session-history")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None) -> None:
-    """Browse the sessions your agents recorded."""
+    """Browse, search, prune, export and import the sessions your agents recorded."""
     ctx.obj = db_path if db_path is not None else default_db_path()
 
 
-@contextmanager
-def _open(ctx: click.Context) -> Iterator[SyncSessionHistory]:
+@contextlib.contextmanager
+def _open(ctx: click.Context, *, create: bool = False) -> Iterator[SyncSessionHistory]:
     path: Path = ctx.find_root().obj
-    if not path.exists():
+    if not create and not path.exists():
         raise click.ClickException(
-            f"no database at {path}; record sessions first, or point --db at one"
+            f"no database at {path}; record sessions first, or point --db (or ${DB_ENV_VAR}) at one"
         )
     try:
         with SyncSessionHistory(HistoryConfig(enabled=True, db_path=path)) as history:
@@ -55,89 +96,75 @@ def _open(ctx: click.Context) -> Iterator[SyncSessionHistory]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    )
-
-
-def sessions_table(summaries: Sequence[SessionSummary]) -> str:
-    """The sessions as a table a person reads: newest first, one line each."""
-    return _table(
-        ["ID", "AGENT", "MODEL", "MSGS", "TURNS", "TOOLS", "TOKENS", "UPDATED (UTC)"],
-        [
-            [
-                s.id,
-                s.agent_name,
-                s.model,
-                s.message_count,
-                s.turn_count,
-                s.tool_call_count,
-                s.usage.total_tokens if s.usage else "-",
-                _when(s.updated_at),
-            ]
-            for s in summaries
-        ],
-    )
-
-
-def _transcript(session: Session) -> Iterator[str]:
-    yield f"session {session.session_id}  agent {session.agent_name}  model {session.model}"
-    yield f"started {_when(session.started_at)}  ended {_when(session.ended_at)}"
-    if session.usage:
-        u = session.usage
-        yield f"usage   {u.input_tokens} in, {u.output_tokens} out, {u.total_tokens} total"
-    for key, value in session.metadata.items():
-        yield f"{key:<8}{value}"
-    for seq, message in enumerate(session.messages):
-        yield ""
-        yield from _message_lines(seq, message)
-
-
-def _message_lines(seq: int, message: ChatMessage) -> Iterator[str]:
-    who = message.role.value + (f" ({message.name})" if message.name else "")
-    if message.tool_call_id:
-        who += f" -> {message.tool_call_id}"
-    yield f"[{seq}] {who}"
-    if message.reasoning:
-        yield f"    thinking: {message.reasoning}"
-    if message.content is not None:
-        yield from (f"    {line}" for line in message.content.splitlines() or [""])
-    for call in message.tool_calls or []:
-        arguments = json.dumps(call.arguments, ensure_ascii=False)
-        yield f"    calls {call.name}({arguments})  [{call.id}]"
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 @cli.command("list")
-@click.option("-n", "--limit", type=click.IntRange(min=0), default=None, help="At most N sessions.")
 @click.option("--agent", default=None, help="Only this agent's sessions.")
+@click.option("--model", default=None, help="Only sessions with this model.")
+@click.option(
+    "--since",
+    callback=_option_value(render.parse_when),
+    help="Only sessions updated since then: 7d, 12h, 2026-01-31 or an ISO datetime.",
+)
+@click.option(
+    "--until",
+    callback=_option_value(render.parse_when),
+    help="Only sessions updated before then (same forms as --since).",
+)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Sessions per page.",
+)
+@click.option(
+    "--page", type=click.IntRange(min=1), default=1, show_default=True, help="Which page."
+)
+@click.option("--all", "show_all", is_flag=True, help="Every session, no paging.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def list_command(ctx: click.Context, limit: int | None, agent: str | None, as_json: bool) -> None:
+def list_command(
+    ctx: click.Context,
+    agent: str | None,
+    model: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    page: int,
+    show_all: bool,
+    as_json: bool,
+) -> None:
     """List sessions, most recently updated first."""
     with _open(ctx) as history:
-        summaries = history.list_sessions(limit=limit, agent_name=agent)
+        summaries = history.list_sessions(
+            limit=None if show_all else limit,
+            offset=0 if show_all else (page - 1) * limit,
+            agent_name=agent,
+            model=model,
+            updated_since=since,
+            updated_until=until,
+        )
     if as_json:
-        click.echo(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
+        _echo_json([s.model_dump(mode="json") for s in summaries])
     elif summaries:
-        click.echo(sessions_table(summaries))
+        click.echo(render.sessions_table(summaries, terminal=is_terminal()))
+        if not show_all and len(summaries) == limit and is_terminal():
+            click.echo(f"(page {page}; --page {page + 1} for more, or --all)", err=True)
     else:
-        click.echo("no sessions")
+        click.echo("no sessions" + (" on this page" if page > 1 else ""), err=True)
 
 
 @cli.command("show")
 @click.argument("session_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the session as Markdown.")
 @click.pass_context
-def show_command(ctx: click.Context, session_id: str, as_json: bool) -> None:
-    """Show one session's transcript: messages, tool calls, results, usage."""
+def show_command(ctx: click.Context, session_id: str, as_json: bool, markdown: bool) -> None:
+    """Show one session: messages, tool calls and results, reasoning, usage."""
     with _open(ctx) as history:
         session = history.load_session(session_id)
     if session is None:
@@ -146,8 +173,195 @@ def show_command(ctx: click.Context, session_id: str, as_json: bool) -> None:
         )
     if as_json:
         click.echo(session.model_dump_json(indent=2, exclude_defaults=True))
+    elif markdown:
+        click.echo(render.markdown(session), nl=False)
     else:
-        click.echo("\n".join(_transcript(session)))
+        click.echo("\n".join(render.transcript(session)))
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--agent", default=None, help="Only this agent's sessions.")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="At most N hits.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def search_command(
+    ctx: click.Context, query: str, agent: str | None, limit: int, as_json: bool
+) -> None:
+    """Search messages (content, reasoning, tool calls), best match first.
+
+    QUERY is plain words, all of which must match, and "quoted phrases"; word* matches a prefix.
+    """
+    with _open(ctx) as history:
+        try:
+            hits = history.search(
+                query,
+                agent_name=agent,
+                limit=limit,
+                highlight=("[", "]") if as_json else render.MARK,
+            )
+        except SessionHistoryError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _echo_json([hit.model_dump(mode="json") for hit in hits])
+    elif hits:
+        click.echo(render.hits_text(hits, terminal=is_terminal()))
+    else:
+        click.echo("no matches", err=True)
+
+
+@cli.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+def stats_command(ctx: click.Context, as_json: bool) -> None:
+    """Sessions, messages, tokens, per agent and model, and the database's size."""
+    with _open(ctx) as history:
+        stats = history.stats()
+    if as_json:
+        _echo_json(stats.model_dump(mode="json"))
+    else:
+        click.echo(render.stats_text(stats, terminal=is_terminal()))
+
+
+@cli.command("delete")
+@click.argument("session_id")
+@click.pass_context
+def delete_command(ctx: click.Context, session_id: str) -> None:
+    """Delete one session and its messages (hook plugins are told)."""
+    with _open(ctx) as history:
+        deleted = history.delete_session(session_id)
+    if not deleted:
+        raise click.ClickException(
+            f"no session with id {session_id!r}; nothing was deleted "
+            "('session-history list' shows the stored ids)"
+        )
+    click.echo(f"deleted {session_id}", err=True)
+
+
+@cli.command("prune")
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keep this many of the most recently updated sessions.",
+)
+@click.option(
+    "--older-than",
+    callback=_option_value(render.parse_duration),
+    help="Drop sessions not updated for this long: 30d, 12h, 2w.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would go; remove nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pruned sessions as JSON.")
+@click.pass_context
+def prune_command(
+    ctx: click.Context,
+    max_sessions: int | None,
+    older_than: timedelta | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Remove old sessions: by age, then all but the newest N (hook plugins are told)."""
+    if max_sessions is None and older_than is None:
+        raise click.UsageError("say what to prune: --max-sessions N and/or --older-than 30d")
+    with _open(ctx) as history:
+        pruned = history.prune(max_sessions=max_sessions, max_age=older_than, dry_run=dry_run)
+    if as_json:
+        _echo_json([s.model_dump(mode="json") for s in pruned])
+        return
+    if pruned:
+        click.echo(render.sessions_table(pruned, terminal=is_terminal()))
+    verb = "would prune" if dry_run else "pruned"
+    click.echo(f"{verb} {len(pruned)} session(s)", err=True)
+
+
+@cli.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write to this file instead of standard output.",
+)
+@click.pass_context
+def export_command(ctx: click.Context, output: IO[str]) -> None:
+    """Export every session as JSON lines (one session per line), losslessly."""
+    count = 0
+    with _open(ctx) as history:
+        total = history.session_count()
+        with _progress(total, "exporting") as bar:
+            for line in history.export_jsonl():
+                output.write(line + "\n")
+                count += 1
+                bar.update(1)
+    click.echo(f"exported {count} session(s)", err=True)
+
+
+@cli.command("import")
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.pass_context
+def import_command(ctx: click.Context, source: IO[str]) -> None:
+    """Import an export (a file, or - for standard input). Importing it again adds nothing;
+    a line that cannot be read is reported with its number and the rest is imported."""
+    size = _size_of(source)
+    with (
+        _open(ctx, create=True) as history,
+        _progress(size or 0, "importing") as bar,
+    ):
+
+        def lines() -> Iterator[str]:
+            for line in source:
+                bar.update(len(line.encode("utf-8")))
+                yield line
+
+        report = history.import_jsonl(lines())
+    for number, message in report.errors:
+        click.echo(f"line {number}: {message}", err=True)
+    click.echo(
+        f"imported {report.sessions} session(s): {report.added} added, {report.replaced} "
+        f"replaced, {report.unchanged} unchanged"
+        + (f"; {len(report.errors)} line(s) skipped" if report.errors else ""),
+        err=True,
+    )
+    if report.errors:
+        ctx.exit(1)
+
+
+def _size_of(source: IO[str]) -> int | None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return Path(source.name).stat().st_size
+    return None
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List the installed hook plugins and the hooks each implements."""
+    pm = make_plugin_manager(load_entrypoints=True)
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    found: list[tuple[str, str | None, list[str]]] = [
+        (
+            name,
+            f"{dists[id(plugin)].project_name} {dists[id(plugin)].version}"
+            if id(plugin) in dists
+            else None,
+            sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
+        )
+        for name, plugin in pm.list_name_plugin()
+    ]
+    if as_json:
+        _echo_json([{"name": n, "package": p, "hooks": h} for n, p, h in found])
+    elif found:
+        rows = [[name, package or "-", ", ".join(hooks)] for name, package, hooks in found]
+        click.echo(render.table(["PLUGIN", "PACKAGE", "HOOKS"], rows, terminal=is_terminal()))
+    else:
+        click.echo(f"no plugins installed (entry-point group {ENTRYPOINT_GROUP!r})", err=True)
 
 
 @cli.command("demo")
@@ -168,9 +382,10 @@ def demo_command(path: Path | None) -> None:
     except SessionHistoryError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("")
-    click.echo(sessions_table(summaries))
+    click.echo(render.sessions_table(summaries))
     click.echo(f"\nStored in {path}. Look closer with:")
     click.echo(f"  session-history --db {path} show {summaries[0].id}")
+    click.echo(f"  session-history --db {path} search umbrella")
 
 
 def main() -> None:

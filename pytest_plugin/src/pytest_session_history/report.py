@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from session_history import HistoryConfig, SessionHistoryError, SyncSessionHistory
-from session_history.cli import sessions_table
+from session_history.render import sessions_table
 
 __all__ = ["describe_database"]
 

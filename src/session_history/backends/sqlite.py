@@ -52,7 +52,14 @@ from ..models import (
 )
 from ..search import Term, fts5_query
 from .base import ExportBatch, ImportOutcome, ListQuery, PruneResult, SaveResult
-from .sqlite_schema import MIGRATIONS_TABLE, REFERENCE_TABLE, format_ts, message_body, migrations
+from .sqlite_schema import (
+    MIGRATIONS_TABLE,
+    REFERENCE_TABLE,
+    SEARCH_TEXT_SQL,
+    format_ts,
+    message_body,
+    migrations,
+)
 
 __all__ = ["SQLiteBackend"]
 
@@ -122,6 +129,23 @@ def _message_rows(
 
 
 _INSERT_MESSAGE = "INSERT INTO messages (session_pk, seq, role, body) VALUES (?, ?, ?, ?)"
+
+
+def _index(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> None:
+    """Add the messages selected by ``where`` to the search index, in one statement."""
+    conn.execute(
+        "INSERT INTO messages_fts (rowid, text) SELECT id, "
+        + SEARCH_TEXT_SQL.format(body="body")
+        + f" FROM messages WHERE {where}",
+        params,
+    )
+
+
+def _unindex(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> None:
+    """Remove the messages selected by ``where`` from the search index, before they go."""
+    conn.execute(
+        f"DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE {where})", params
+    )
 
 
 def _list_sql(query: ListQuery) -> tuple[str, list[Any]]:
@@ -353,6 +377,8 @@ class SQLiteBackend:
         session: Session,
         bodies: list[str],
         updated_at: datetime | None = None,
+        *,
+        index: bool = True,
     ) -> int:
         now = format_ts(utc_now())
         turns, tool_calls = message_counts(session.messages)
@@ -377,6 +403,8 @@ class SQLiteBackend:
         pk = cursor.lastrowid
         assert pk is not None
         conn.executemany(_INSERT_MESSAGE, _message_rows(pk, 0, session.messages, bodies))
+        if index:
+            _index(conn, "session_pk = ?", (pk,))
         return pk
 
     async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
@@ -397,9 +425,11 @@ class SQLiteBackend:
                 pk, stored_count = row
                 keep = stored_count if self._is_stored_prefix(conn, pk, stored_count, bodies) else 0
                 if keep == 0:
+                    _unindex(conn, "session_pk = ?", (pk,))
                     conn.execute("DELETE FROM messages WHERE session_pk = ?", (pk,))
                 written = session.messages[keep:]
                 conn.executemany(_INSERT_MESSAGE, _message_rows(pk, keep, written, bodies[keep:]))
+                _index(conn, "session_pk = ? AND seq >= ?", (pk, keep))
                 turns, tool_calls = message_counts(session.messages)
                 conn.execute(
                     "UPDATE sessions SET agent_name = ?, model = ?, "
@@ -471,6 +501,7 @@ class SQLiteBackend:
                 raise SessionNotFoundError(session_id)
             pk, count, stored_usage = row
             conn.executemany(_INSERT_MESSAGE, _message_rows(pk, count, messages, bodies))
+            _index(conn, "session_pk = ? AND seq >= ?", (pk, count))
             if usage is not None:
                 total = Usage.model_validate_json(stored_usage) + usage if stored_usage else usage
                 stored_usage = total.model_dump_json()
@@ -488,10 +519,11 @@ class SQLiteBackend:
     @staticmethod
     def _delete(conn: sqlite3.Connection, session_id: str) -> bool:
         with _atomic(conn):
-            return (
-                conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount
-                > 0
+            _unindex(
+                conn, "session_pk = (SELECT pk FROM sessions WHERE session_id = ?)", (session_id,)
             )
+            deleted = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            return deleted.rowcount > 0
 
     async def prune(
         self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
@@ -526,10 +558,9 @@ class SQLiteBackend:
                     continue
                 results.append(PruneResult(reason, _summaries(rows)))
                 if not dry_run:
-                    conn.execute(
-                        f"DELETE FROM sessions WHERE pk IN (SELECT pk FROM sessions {selection})",
-                        params,
-                    )
+                    chosen = f"SELECT pk FROM sessions {selection}"
+                    _unindex(conn, f"session_pk IN ({chosen})", params)
+                    conn.execute(f"DELETE FROM sessions WHERE pk IN ({chosen})", params)
         return results
 
     # -- reads ------------------------------------------------------------------------------
@@ -680,13 +711,17 @@ class SQLiteBackend:
     ) -> list[ImportOutcome]:
         outcomes: list[ImportOutcome] = []
         with _atomic(conn):
+            # New messages are indexed together at the end: one index statement per batch.
+            (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
             for session, bodies in prepared:
                 row = conn.execute(
                     f"SELECT pk, message_count, {_EXPORT_JSON} FROM sessions WHERE session_id = ?",
                     (session.session_id,),
                 ).fetchone()
                 if row is None:
-                    pk = self._insert_session(conn, session, bodies, session.updated_at)
+                    pk = self._insert_session(
+                        conn, session, bodies, session.updated_at, index=False
+                    )
                     outcome: Literal["added", "replaced", "unchanged"] = "added"
                 else:
                     pk, count, head = row
@@ -699,13 +734,17 @@ class SQLiteBackend:
                     ):
                         outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))
                         continue
+                    _unindex(conn, "session_pk = ?", (pk,))
                     conn.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
-                    pk = self._insert_session(conn, session, bodies, session.updated_at)
+                    pk = self._insert_session(
+                        conn, session, bodies, session.updated_at, index=False
+                    )
                     outcome = "replaced"
                 summary = _summary(conn, pk) if want_summary else None
                 outcomes.append(
                     ImportOutcome(session.session_id, outcome, summary, session.messages)
                 )
+            _index(conn, "id > ?", (last_id,))
         return outcomes
 
 
