@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-
 from typing import Any
 
 import click
@@ -168,6 +167,7 @@ def test_plain_text_when_piped_and_a_table_on_a_terminal(tmp_path: Path, monkeyp
     assert piped.splitlines()[0].split("\t")[:3] == ["ID", "AGENT", "MODEL"]
     monkeypatch.setattr("session_history.cli.is_terminal", lambda: True)
     code, shown = run("--db", db, "list")
+    assert code == 0
     assert "\t" not in shown and shown.splitlines()[0].startswith("ID   ")
 
 
@@ -211,6 +211,7 @@ def test_stats(tmp_path: Path) -> None:
     assert (stats["sessions"], stats["messages"], stats["total_tokens"]) == (2, 8, 14)
     assert stats["sessions_by_agent"] == {"ops": 1, "travel": 1}
     code, out = run("--db", db, "stats")
+    assert code == 0
     assert "sessions\t2" in out and "travel\t1" in out
 
 
