@@ -127,6 +127,20 @@ async def bench_concurrent(directory: str) -> int:
         return len(session.messages)
 
 
+async def bare_aiosqlite_appends(directory: str, n: int) -> float:
+    """The issue's yardstick: one row per message, WAL, one INSERT + COMMIT per append."""
+    async with aiosqlite.connect(Path(directory) / "bare.db") as db:
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, session TEXT, body TEXT)")
+        body = message(0).model_dump_json()
+        start = time.perf_counter()
+        for _ in range(n):
+            await db.execute("INSERT INTO m (session, body) VALUES ('s', ?)", (body,))
+            await db.commit()
+        return n / (time.perf_counter() - start)
+
+
 # -- a faithful port of the reference design, for side-by-side ratios --------------------------
 
 REFERENCE_DDL = """
@@ -215,6 +229,8 @@ async def main() -> None:
                 f"{label:<44} {ratio:>16.2f}"
                 + (f" {ref['last_ms'] / ref['first_ms']:>12.2f}" if ref else "")
             )
+        bare = await bare_aiosqlite_appends(directory, 4000)
+        print(f"{'bare aiosqlite INSERT+COMMIT: appends/s':<44} {bare:>16.0f}")
         print(f"{'load 4,000-message session: ms':<44} {await bench_load(directory):>16.2f}")
         list_ms, prune_ms, pruned = await bench_list_and_prune(directory)
         ref_list = f" {await reference_list(directory):>12.2f}" if args.reference else ""

@@ -10,12 +10,14 @@ Rules: terms are words or double-quoted phrases; every term must match (AND); a 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
 from .errors import InvalidQueryError
+from .models import ChatMessage
 
-__all__ = ["Term", "fts5_query", "parse_query"]
+__all__ = ["Term", "fts5_query", "parse_query", "search_text"]
 
 _TOKEN = re.compile(r'"([^"]*)"(\*?)|([^\s"]+)')
 
@@ -55,3 +57,11 @@ def fts5_query(terms: list[Term]) -> str:
     return " ".join(
         '"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "") for term in terms
     )
+
+
+def search_text(message: ChatMessage) -> str:
+    """What a message is found by: its content, reasoning, and tool calls' names and arguments."""
+    parts = [message.content or "", message.reasoning or ""]
+    for call in message.tool_calls or []:
+        parts += [call.name, json.dumps(call.arguments, ensure_ascii=False)]
+    return " ".join(part for part in parts if part)

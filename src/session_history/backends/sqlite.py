@@ -50,12 +50,11 @@ from ..models import (
     message_counts,
     utc_now,
 )
-from ..search import Term, fts5_query
+from ..search import Term, fts5_query, search_text
 from .base import ExportBatch, ImportOutcome, ListQuery, PruneResult, SaveResult
 from .sqlite_schema import (
     MIGRATIONS_TABLE,
     REFERENCE_TABLE,
-    SEARCH_TEXT_SQL,
     format_ts,
     message_body,
     migrations,
@@ -121,23 +120,39 @@ def _summary(conn: sqlite3.Connection, session_pk: int) -> SessionSummary:
     return SessionSummary.model_validate_json(text)
 
 
-def _message_rows(
-    session_pk: int, first_seq: int, messages: Sequence[ChatMessage], bodies: Sequence[str]
-) -> Iterator[tuple[int, int, str, str]]:
-    for offset, (message, body) in enumerate(zip(messages, bodies, strict=True)):
-        yield session_pk, first_seq + offset, message.role.value, body
+_Row = tuple[str, str, str]
+"""A message ready to store: (role, body JSON, search text), made before the hand-off."""
 
 
-_INSERT_MESSAGE = "INSERT INTO messages (session_pk, seq, role, body) VALUES (?, ?, ?, ?)"
+def _prepare(messages: Sequence[ChatMessage]) -> list[_Row]:
+    return [(m.role.value, message_body(m), search_text(m)) for m in messages]
 
 
-def _index(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> None:
-    """Add the messages selected by ``where`` to the search index, in one statement."""
-    conn.execute(
-        "INSERT INTO messages_fts (rowid, text) SELECT id, "
-        + SEARCH_TEXT_SQL.format(body="body")
-        + f" FROM messages WHERE {where}",
-        params,
+def _bodies(rows: Sequence[_Row]) -> list[str]:
+    return [body for _, body, _ in rows]
+
+
+def _insert_messages(
+    conn: sqlite3.Connection, session_pk: int, first_seq: int, rows: Sequence[_Row]
+) -> None:
+    """Insert messages and index them for search, in the caller's transaction.
+
+    Ids are given explicitly (the writer holds the write lock, so max(id) cannot move), which
+    lets the index rows be inserted with one executemany too.
+    """
+    if not rows:
+        return
+    (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
+    conn.executemany(
+        "INSERT INTO messages (id, session_pk, seq, role, body) VALUES (?, ?, ?, ?, ?)",
+        [
+            (top + 1 + i, session_pk, first_seq + i, role, body)
+            for i, (role, body, _) in enumerate(rows)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO messages_fts (rowid, text) VALUES (?, ?)",
+        [(top + 1 + i, text) for i, (_, _, text) in enumerate(rows)],
     )
 
 
@@ -357,28 +372,25 @@ class SQLiteBackend:
     async def create_session(
         self, session: Session, *, want_summary: bool
     ) -> SessionSummary | None:
-        bodies = [message_body(m) for m in session.messages]
-        return await self._run(self._create, session, bodies, want_summary)
+        return await self._run(self._create, session, _prepare(session.messages), want_summary)
 
     def _create(
-        self, conn: sqlite3.Connection, session: Session, bodies: list[str], want_summary: bool
+        self, conn: sqlite3.Connection, session: Session, rows: list[_Row], want_summary: bool
     ) -> SessionSummary | None:
         with _atomic(conn):
             if conn.execute(
                 "SELECT 1 FROM sessions WHERE session_id = ?", (session.session_id,)
             ).fetchone():
                 raise SessionExistsError(session.session_id)
-            pk = self._insert_session(conn, session, bodies)
+            pk = self._insert_session(conn, session, rows)
             return _summary(conn, pk) if want_summary else None
 
     def _insert_session(
         self,
         conn: sqlite3.Connection,
         session: Session,
-        bodies: list[str],
+        rows: list[_Row],
         updated_at: datetime | None = None,
-        *,
-        index: bool = True,
     ) -> int:
         now = format_ts(utc_now())
         turns, tool_calls = message_counts(session.messages)
@@ -402,34 +414,31 @@ class SQLiteBackend:
         )
         pk = cursor.lastrowid
         assert pk is not None
-        conn.executemany(_INSERT_MESSAGE, _message_rows(pk, 0, session.messages, bodies))
-        if index:
-            _index(conn, "session_pk = ?", (pk,))
+        _insert_messages(conn, pk, 0, rows)
         return pk
 
     async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
-        bodies = [message_body(m) for m in session.messages]
-        return await self._run(self._save, session, bodies, want_summary)
+        return await self._run(self._save, session, _prepare(session.messages), want_summary)
 
     def _save(
-        self, conn: sqlite3.Connection, session: Session, bodies: list[str], want_summary: bool
+        self, conn: sqlite3.Connection, session: Session, rows: list[_Row], want_summary: bool
     ) -> SaveResult:
         with _atomic(conn):
             row = conn.execute(
                 "SELECT pk, message_count FROM sessions WHERE session_id = ?", (session.session_id,)
             ).fetchone()
             if row is None:
-                pk = self._insert_session(conn, session, bodies)
+                pk = self._insert_session(conn, session, rows)
                 written: Sequence[ChatMessage] = session.messages
             else:
                 pk, stored_count = row
-                keep = stored_count if self._is_stored_prefix(conn, pk, stored_count, bodies) else 0
+                stored_prefix = self._is_stored_prefix(conn, pk, stored_count, _bodies(rows))
+                keep = stored_count if stored_prefix else 0
                 if keep == 0:
                     _unindex(conn, "session_pk = ?", (pk,))
                     conn.execute("DELETE FROM messages WHERE session_pk = ?", (pk,))
                 written = session.messages[keep:]
-                conn.executemany(_INSERT_MESSAGE, _message_rows(pk, keep, written, bodies[keep:]))
-                _index(conn, "session_pk = ? AND seq >= ?", (pk, keep))
+                _insert_messages(conn, pk, keep, rows[keep:])
                 turns, tool_calls = message_counts(session.messages)
                 conn.execute(
                     "UPDATE sessions SET agent_name = ?, model = ?, "
@@ -480,15 +489,16 @@ class SQLiteBackend:
         usage: Usage | None,
         want_summary: bool,
     ) -> SessionSummary | None:
-        bodies = [message_body(m) for m in messages]
-        return await self._run(self._append, session_id, messages, bodies, usage, want_summary)
+        return await self._run(
+            self._append, session_id, messages, _prepare(messages), usage, want_summary
+        )
 
     def _append(
         self,
         conn: sqlite3.Connection,
         session_id: str,
         messages: Sequence[ChatMessage],
-        bodies: list[str],
+        rows: list[_Row],
         usage: Usage | None,
         want_summary: bool,
     ) -> SessionSummary | None:
@@ -500,8 +510,7 @@ class SQLiteBackend:
             if row is None:
                 raise SessionNotFoundError(session_id)
             pk, count, stored_usage = row
-            conn.executemany(_INSERT_MESSAGE, _message_rows(pk, count, messages, bodies))
-            _index(conn, "session_pk = ? AND seq >= ?", (pk, count))
+            _insert_messages(conn, pk, count, rows)
             if usage is not None:
                 total = Usage.model_validate_json(stored_usage) + usage if stored_usage else usage
                 stored_usage = total.model_dump_json()
@@ -700,28 +709,24 @@ class SQLiteBackend:
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool
     ) -> list[ImportOutcome]:
-        prepared = [(s, [message_body(m) for m in s.messages]) for s in sessions]
+        prepared = [(s, _prepare(s.messages)) for s in sessions]
         return await self._run(self._import, prepared, want_summary)
 
     def _import(
         self,
         conn: sqlite3.Connection,
-        prepared: list[tuple[ExportedSession, list[str]]],
+        prepared: list[tuple[ExportedSession, list[_Row]]],
         want_summary: bool,
     ) -> list[ImportOutcome]:
         outcomes: list[ImportOutcome] = []
         with _atomic(conn):
-            # New messages are indexed together at the end: one index statement per batch.
-            (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
-            for session, bodies in prepared:
+            for session, rows in prepared:
                 row = conn.execute(
                     f"SELECT pk, message_count, {_EXPORT_JSON} FROM sessions WHERE session_id = ?",
                     (session.session_id,),
                 ).fetchone()
                 if row is None:
-                    pk = self._insert_session(
-                        conn, session, bodies, session.updated_at, index=False
-                    )
+                    pk = self._insert_session(conn, session, rows, session.updated_at)
                     outcome: Literal["added", "replaced", "unchanged"] = "added"
                 else:
                     pk, count, head = row
@@ -729,22 +734,19 @@ class SQLiteBackend:
                     same_head = stored == session.model_copy(update={"messages": []})
                     if (
                         same_head
-                        and count == len(bodies)
-                        and (count == 0 or self._is_stored_prefix(conn, pk, count, bodies))
+                        and count == len(rows)
+                        and (count == 0 or self._is_stored_prefix(conn, pk, count, _bodies(rows)))
                     ):
                         outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))
                         continue
                     _unindex(conn, "session_pk = ?", (pk,))
                     conn.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
-                    pk = self._insert_session(
-                        conn, session, bodies, session.updated_at, index=False
-                    )
+                    pk = self._insert_session(conn, session, rows, session.updated_at)
                     outcome = "replaced"
                 summary = _summary(conn, pk) if want_summary else None
                 outcomes.append(
                     ImportOutcome(session.session_id, outcome, summary, session.messages)
                 )
-            _index(conn, "id > ?", (last_id,))
         return outcomes
 
 
