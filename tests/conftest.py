@@ -1,8 +1,12 @@
-"""Shared fixtures. Store tests take ``config``/``history`` and so run against every backend the
-``backend`` fixture lists (SQLite here; other backends add themselves to ``BACKENDS``)."""
+"""Shared fixtures. Store tests take ``config``/``history`` and so run against every backend:
+SQLite always, PostgreSQL when ``$SESSION_HISTORY_TEST_POSTGRES_URL`` names a server (``.ci/run``
+sets it; without it those tests are skipped, saying so). Each PostgreSQL test works in a schema
+of its own, dropped afterwards."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,7 +14,32 @@ import pytest
 
 from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
 
-BACKENDS = ["sqlite"]
+POSTGRES_ENV = "SESSION_HISTORY_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgres"]
+
+
+def postgres_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(
+            f"PostgreSQL tests need ${POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
+    return url
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    from session_history.sync import run_sync
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    run_sync(drop)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -19,11 +48,20 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def config(backend: str, tmp_path: Path) -> HistoryConfig:
+def config(backend: str, tmp_path: Path) -> Iterator[HistoryConfig]:
     """An enabled config on a fresh database; entry-point plugins are never loaded in our tests."""
-    return HistoryConfig(
-        enabled=True, db_path=tmp_path / "history.db", load_entrypoint_plugins=False
+    if backend == "sqlite":
+        yield HistoryConfig(
+            enabled=True, db_path=tmp_path / "history.db", load_entrypoint_plugins=False
+        )
+        return
+    url = postgres_url()
+    schema = f"sh_test_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in url else "?"
+    yield HistoryConfig(
+        enabled=True, url=f"{url}{separator}schema={schema}", load_entrypoint_plugins=False
     )
+    drop_schema(url, schema)
 
 
 @pytest.fixture

@@ -57,3 +57,18 @@ def full_message() -> ChatMessage:
 
 
 USAGE = Usage(input_tokens=10, output_tokens=5, total_tokens=15)
+
+
+async def raw_sql(
+    history: object, sqlite: str, postgres: str, *params: object
+) -> list[tuple[object, ...]]:
+    """Run SQL on the backend's own connection, for tests that must reach under the API.
+    ``postgres`` may say ``{s}`` for the quoted schema."""
+    backend = history._backend  # type: ignore[attr-defined]
+    if type(backend).__name__ == "SQLiteBackend":
+        return await backend._run(lambda conn: conn.execute(sqlite, params).fetchall())  # type: ignore[no-any-return]
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        return [tuple(r) for r in await conn.fetch(postgres.format(s=backend._s), *params)]
+
+    return await backend._run(run)  # type: ignore[no-any-return]

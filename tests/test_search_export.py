@@ -123,6 +123,7 @@ async def test_the_index_follows_deletes_saves_and_prunes(history: SessionHistor
     assert await history.search("sunny") == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # FTS5 internals; PostgreSQL indexes a column
 async def test_the_index_holds_exactly_the_stored_messages(history: SessionHistory) -> None:
     await _corpus(history)
     await history.append_messages("weather", turn(5))
@@ -146,6 +147,7 @@ async def test_the_index_holds_exactly_the_stored_messages(history: SessionHisto
     assert indexed == stored and len(stored) == 4  # "fourth" (4) and "deploy" (0) kept
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a migration of SQLite files
 async def test_an_existing_database_gets_its_index_built(config: HistoryConfig) -> None:
     async with SessionHistory(config) as history:
         await _corpus(history)

@@ -19,7 +19,7 @@ from session_history import (
     Usage,
 )
 
-from .helpers import USAGE, full_message, session, text, turn
+from .helpers import USAGE, full_message, raw_sql, session, text, turn
 
 # -- the reference design's own four tests -----------------------------------------------------
 
@@ -234,20 +234,15 @@ async def test_save_of_a_shorter_session_truncates(history: SessionHistory) -> N
 
 
 async def _message_row_ids(history: SessionHistory, session_id: str) -> list[int]:
-    backend = history._backend
-    assert backend is not None
-
-    def ids(conn, sid):  # type: ignore[no-untyped-def]
-        return [
-            r[0]
-            for r in conn.execute(
-                "SELECT m.id FROM messages m JOIN sessions s ON s.pk = m.session_pk "
-                "WHERE s.session_id = ? ORDER BY seq",
-                (sid,),
-            )
-        ]
-
-    return await backend._run(ids, session_id)  # type: ignore[attr-defined]
+    rows = await raw_sql(
+        history,
+        "SELECT m.id FROM messages m JOIN sessions s ON s.pk = m.session_pk "
+        "WHERE s.session_id = ? ORDER BY seq",
+        "SELECT m.id FROM {s}.messages m JOIN {s}.sessions s ON s.pk = m.session_pk "
+        "WHERE s.session_id = $1 ORDER BY seq",
+        session_id,
+    )
+    return [int(r[0]) for r in rows]  # type: ignore[call-overload]
 
 
 async def test_delete_session(history: SessionHistory) -> None:
@@ -318,15 +313,13 @@ async def test_list_pages_by_limit_offset_and_cursor(history: SessionHistory) ->
 async def test_list_order_is_stable_for_equal_update_times(history: SessionHistory) -> None:
     """Sessions imported with one updated_at still list in one fixed order, page after page."""
     stamp = datetime(2026, 5, 5, tzinfo=UTC)
-    backend = history._backend
-    assert backend is not None
     for i in range(6):
         await history.create_session(session(f"t{i}"))
-
-    def freeze(conn, when):  # type: ignore[no-untyped-def]
-        conn.execute("UPDATE sessions SET updated_at = ?", (when,))
-
-    await backend._run(freeze, "2026-05-05T00:00:00.000000Z")  # type: ignore[attr-defined]
+    await raw_sql(
+        history,
+        "UPDATE sessions SET updated_at = '2026-05-05T00:00:00.000000Z'",
+        "UPDATE {s}.sessions SET updated_at = '2026-05-05T00:00:00Z'",
+    )
     listed = await history.list_sessions()
     assert [s.id for s in listed] == ["t5", "t4", "t3", "t2", "t1", "t0"]
     assert all(s.updated_at == stamp for s in listed)
@@ -406,16 +399,13 @@ async def test_max_age_drops_sessions_not_updated_recently(config: HistoryConfig
     async with SessionHistory(config.model_copy(update={"max_age": timedelta(days=1)})) as history:
         await history.create_session(session("fresh"))
         await history.create_session(session("stale"))
-        backend = history._backend
-        assert backend is not None
-
-        def age(conn):  # type: ignore[no-untyped-def]
-            conn.execute(
-                "UPDATE sessions SET updated_at = '2020-01-01T00:00:00.000000Z' "
-                "WHERE session_id = 'stale'"
-            )
-
-        await backend._run(age)  # type: ignore[attr-defined]
+        await raw_sql(
+            history,
+            "UPDATE sessions SET updated_at = '2020-01-01T00:00:00.000000Z' "
+            "WHERE session_id = 'stale'",
+            "UPDATE {s}.sessions SET updated_at = '2020-01-01T00:00:00Z' "
+            "WHERE session_id = 'stale'",
+        )
         assert await history.enforce_max_sessions() == 1
         assert [s.id for s in await history.list_sessions()] == ["fresh"]
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import InvalidQueryError
 from .models import ChatMessage
 
-__all__ = ["Term", "fts5_query", "parse_query", "search_text"]
+__all__ = ["Term", "fold", "fts5_query", "parse_query", "search_text"]
 
 _TOKEN = re.compile(r'"([^"]*)"(\*?)|([^\s"]+)')
 
@@ -65,3 +66,9 @@ def search_text(message: ChatMessage) -> str:
     for call in message.tool_calls or []:
         parts += [call.name, json.dumps(call.arguments, ensure_ascii=False)]
     return " ".join(part for part in parts if part)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents ("Café" -> "cafe"), for engines that do not fold them."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
