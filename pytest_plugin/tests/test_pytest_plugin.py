@@ -300,3 +300,34 @@ def test_diff():
             "*At index 1 diff: \"1. assistant: 'bye'\" != \"1. assistant: 'hello'\"*",
         ]
     )
+
+
+def test_a_postgresql_backed_store_per_test(pytester: pytest.Pytester) -> None:
+    import os
+
+    url = os.environ.get("SESSION_HISTORY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need $SESSION_HISTORY_TEST_POSTGRES_URL")
+    pytester.makeini(ASYNCIO_INI.format(mode="strict"))
+    pytester.makepyfile(
+        test_pg="""
+import pytest
+
+@pytest.mark.parametrize("i", range(3))
+def test_own_schema(i, session_history_sync, session_history_db, session_factory):
+    assert str(session_history_db).startswith("postgresql://")
+    assert "schema=pytest_" in str(session_history_db)
+    session_history_sync.create_session(session_factory(session_id=f"s{i}"))
+    assert session_history_sync.session_count() == 1  # nothing from the other tests
+
+@pytest.mark.asyncio
+async def test_async(session_history, session_factory):
+    await session_history.create_session(session_factory())
+    hits = await session_history.search("Answer")
+    assert hits and hits[0].session_id == "session-1"
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-W", "error", "-p", "no:cacheprovider", f"--session-history-url={url}"
+    )
+    result.assert_outcomes(passed=4)

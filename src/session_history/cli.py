@@ -24,6 +24,7 @@ import platformdirs
 from . import render
 from .config import DB_ENV_VAR, HistoryConfig, default_db_path
 from .errors import SessionHistoryError
+from .models import ImportReport
 from .plugins import ENTRYPOINT_GROUP, make_plugin_manager
 from .sync import SyncSessionHistory
 
@@ -69,31 +70,43 @@ def _option_value(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
-    "db_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    "db",
     envvar=DB_ENV_VAR,
     default=None,
-    help=f"Database file. Default: ${DB_ENV_VAR}, else history.db in the user data directory.",
+    help=f"Database file or postgresql:// URL. Default: ${DB_ENV_VAR}, else history.db in the "
+    "user data directory.",
 )
 @click.version_option(package_name="session-history")
 @click.pass_context
-def cli(ctx: click.Context, db_path: Path | None) -> None:
+def cli(ctx: click.Context, db: str | None) -> None:
     """Browse, search, prune, export and import the sessions your agents recorded."""
-    ctx.obj = db_path if db_path is not None else default_db_path()
+    ctx.obj = db if db else str(default_db_path())
+
+
+def _config(where: str) -> HistoryConfig:
+    """A file path or a PostgreSQL URL, as HistoryConfig reads either."""
+    return HistoryConfig.model_validate({"enabled": True, "db_path": where})
 
 
 @contextlib.contextmanager
-def _open(ctx: click.Context, *, create: bool = False) -> Iterator[SyncSessionHistory]:
-    path: Path = ctx.find_root().obj
-    if not create and not path.exists():
+def _open_at(where: str, *, create: bool = False) -> Iterator[SyncSessionHistory]:
+    config = _config(where)
+    if config.url is None and not create and not config.db_path.exists():
         raise click.ClickException(
-            f"no database at {path}; record sessions first, or point --db (or ${DB_ENV_VAR}) at one"
+            f"no database at {config.db_path}; record sessions first, or point --db (or "
+            f"${DB_ENV_VAR}) at one"
         )
     try:
-        with SyncSessionHistory(HistoryConfig(enabled=True, db_path=path)) as history:
+        with SyncSessionHistory(config) as history:
             yield history
     except SessionHistoryError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _open(
+    ctx: click.Context, *, create: bool = False
+) -> contextlib.AbstractContextManager[SyncSessionHistory]:
+    return _open_at(ctx.find_root().obj, create=create)
 
 
 def _echo_json(value: Any) -> None:
@@ -337,6 +350,44 @@ def _size_of(source: IO[str]) -> int | None:
     with contextlib.suppress(OSError, ValueError, AttributeError):
         return Path(source.name).stat().st_size
     return None
+
+
+@cli.command("copy")
+@click.argument("destination")
+@click.pass_context
+def copy_command(ctx: click.Context, destination: str) -> None:
+    """Copy every session and message to DESTINATION (a file or postgresql:// URL), losslessly.
+
+    For moving from SQLite to PostgreSQL and back. Sessions already there, as they are, stay
+    untouched; running it again copies only what changed.
+    """
+    report = ImportReport()
+    with _open(ctx) as source, _open_at(destination, create=True) as target:
+        total = source.session_count()
+        with _progress(total, "copying") as bar:
+            # In chunks, from this thread: each side's blocking door waits on the shared
+            # background loop, so one must not be iterated from inside the other's call.
+            chunk: list[str] = []
+
+            def flush() -> None:
+                done = target.import_jsonl(chunk)
+                report.added += done.added
+                report.replaced += done.replaced
+                report.unchanged += done.unchanged
+                bar.update(len(chunk))
+                chunk.clear()
+
+            for line in source.export_jsonl():
+                chunk.append(line)
+                if len(chunk) >= 500:
+                    flush()
+            if chunk:
+                flush()
+    click.echo(
+        f"copied {report.sessions} session(s) to {target.config.location}: {report.added} "
+        f"added, {report.replaced} replaced, {report.unchanged} unchanged",
+        err=True,
+    )
 
 
 @cli.command("plugins")

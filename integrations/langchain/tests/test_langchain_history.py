@@ -57,7 +57,7 @@ def test_round_trip_read_back_by_another_process(lc_config: HistoryConfig) -> No
         "    print(json.dumps(messages_to_dict(h.messages)))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(lc_config.db_path)],
+        [sys.executable, "-c", script, lc_config.url or str(lc_config.db_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -182,7 +182,7 @@ async def test_session_is_created_on_first_write_and_clear_deletes_it(
 
 
 def test_sync_door_in_a_plain_script(lc_config: HistoryConfig) -> None:
-    with SessionChatMessageHistory.from_path("s", lc_config.db_path) as chat:
+    with SessionChatMessageHistory.from_path("s", lc_config.url or lc_config.db_path) as chat:
         chat.add_user_message("hello")
         chat.add_ai_message("hi there")
         assert [m.content for m in chat.messages] == ["hello", "hi there"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,17 @@ import pytest
 from session_history import SessionHistory, SyncSessionHistory
 
 from .builders import SessionFactory
-from .options import keep_databases
+from .options import database_url, keep_databases
 from .recorder import HookRecorder
-from .store import DB_KEY, copy_template, make_template, open_store, remove_database
+from .store import (
+    DB_KEY,
+    copy_template,
+    drop_schema,
+    make_template,
+    open_store,
+    remove_database,
+    with_schema,
+)
 
 __all__ = [
     "langchain_chat_history",
@@ -36,12 +45,21 @@ def session_history_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def session_history_db(
     request: pytest.FixtureRequest, tmp_path: Path, session_history_template: Path
-) -> Iterator[Path]:
-    """The path of a fresh session-history database for this test, under ``tmp_path``.
+) -> Iterator[Path | str]:
+    """The path of a fresh session-history database for this test, under ``tmp_path`` (with
+    ``--session-history-url``: a PostgreSQL URL naming a schema of this test's own).
 
     Removed after the test unless ``--session-history-keep`` (or ini ``session_history_keep``)
-    is set; then a failing test's report shows the path and its sessions.
+    is set; then a failing test's report shows where it is and its sessions.
     """
+    url = database_url(request.config)
+    if url is not None:
+        schema = f"pytest_{uuid.uuid4().hex[:16]}"
+        request.node.stash[DB_KEY] = where = with_schema(url, schema)
+        yield where
+        if not keep_databases(request.config):
+            drop_schema(url, schema)
+        return
     path = copy_template(session_history_template, tmp_path / "session-history.db")
     request.node.stash[DB_KEY] = path
     yield path
@@ -59,7 +77,7 @@ def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture
 def session_history(
-    request: pytest.FixtureRequest, session_history_db: Path
+    request: pytest.FixtureRequest, session_history_db: Path | str
 ) -> Iterator[SessionHistory]:
     """An open, enabled ``SessionHistory`` on ``session_history_db``, closed after the test.
 

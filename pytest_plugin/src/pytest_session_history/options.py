@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-__all__ = ["add_options", "keep_databases"]
+__all__ = ["add_options", "database_url", "keep_databases"]
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -23,6 +23,18 @@ def add_options(parser: pytest.Parser) -> None:
         dest="session_history_keep",
         help="remove each test's database after it, whatever the ini file says",
     )
+    group.addoption(
+        "--session-history-url",
+        dest="session_history_url",
+        default=None,
+        help="a postgresql:// URL: give each test a PostgreSQL-backed store, in a schema of its "
+        "own that is dropped afterwards (ini: session_history_url)",
+    )
+    parser.addini(
+        "session_history_url",
+        default="",
+        help="a postgresql:// URL for the stores the fixtures give (--session-history-url)",
+    )
     parser.addini(
         "session_history_keep",
         type="bool",
@@ -36,3 +48,12 @@ def keep_databases(config: pytest.Config) -> bool:
     if option is not None:
         return bool(option)
     return bool(config.getini("session_history_keep"))
+
+
+def database_url(config: pytest.Config) -> str | None:
+    """The PostgreSQL URL the fixtures use, if any (command line first, then the ini file)."""
+    option = config.getoption("session_history_url")
+    if option:
+        return str(option)
+    ini = str(config.getini("session_history_url") or "")
+    return ini or None

@@ -12,11 +12,16 @@ __all__ = ["describe_database"]
 MAX_ROWS = 10
 
 
-def describe_database(path: Path) -> str:
-    """The path, and a short table of the newest sessions in it."""
-    lines = [f"kept at {path}", f"browse it: session-history --db {path} list"]
+def describe_database(path: Path | str) -> str:
+    """Where it is, and a short table of the newest sessions in it."""
+    config = HistoryConfig.model_validate(
+        {"enabled": True, "db_path": str(path), "load_entrypoint_plugins": False}
+    )
+    lines = [
+        f"kept at {config.location}",
+        f"browse it: session-history --db {config.location} list",
+    ]
     try:
-        config = HistoryConfig(enabled=True, db_path=path, load_entrypoint_plugins=False)
         with SyncSessionHistory(config) as history:
             count = history.session_count()
             summaries = history.list_sessions(limit=MAX_ROWS)

@@ -15,9 +15,17 @@ import pytest
 from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
 from session_history.sync import run_sync
 
-__all__ = ["DB_KEY", "copy_template", "make_template", "open_store", "remove_database"]
+__all__ = [
+    "DB_KEY",
+    "copy_template",
+    "drop_schema",
+    "make_template",
+    "open_store",
+    "remove_database",
+    "with_schema",
+]
 
-DB_KEY = pytest.StashKey[Path]()
+DB_KEY = pytest.StashKey["Path | str"]()
 """Where a test's database is, for the failure report."""
 
 _OPTIONS = {"max_sessions", "max_age", "plugins", "load_entrypoint_plugins"}
@@ -45,8 +53,26 @@ def remove_database(path: Path) -> None:
             file.unlink()
 
 
+def with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a test's PostgreSQL schema, with everything in it."""
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    run_sync(drop)
+
+
 @contextlib.contextmanager
-def open_store(path: Path, options: Mapping[str, Any]) -> Iterator[SessionHistory]:
+def open_store(path: Path | str, options: Mapping[str, Any]) -> Iterator[SessionHistory]:
     """An open history on ``path``, closed afterwards.
 
     It is opened and closed on session-history's background loop, and the fixture that yields it
@@ -60,12 +86,14 @@ def open_store(path: Path, options: Mapping[str, Any]) -> Iterator[SessionHistor
             f"unknown session_history option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}"
         )
     max_age = options.get("max_age")
-    config = HistoryConfig(
-        enabled=True,
-        db_path=path,
-        max_sessions=options.get("max_sessions"),
-        max_age=timedelta(seconds=max_age) if isinstance(max_age, int | float) else max_age,
-        load_entrypoint_plugins=bool(options.get("load_entrypoint_plugins", False)),
+    config = HistoryConfig.model_validate(
+        {
+            "enabled": True,
+            "db_path": str(path),  # a file, or a postgresql:// URL
+            "max_sessions": options.get("max_sessions"),
+            "max_age": timedelta(seconds=max_age) if isinstance(max_age, int | float) else max_age,
+            "load_entrypoint_plugins": bool(options.get("load_entrypoint_plugins", False)),
+        }
     )
     history = SessionHistory(config, plugins=options.get("plugins", ()))
     run_sync(history.open)

@@ -107,13 +107,13 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
         model: str = "unknown",
         plugins: Sequence[object] = (),
     ) -> SessionChatMessageHistory:
-        """A history on the database at ``db_path``, for scripts with no store open.
+        """A history on the database at ``db_path`` (a file or a ``postgresql://`` URL), for
+        scripts with no store open.
 
         It owns the store it opens: close it with ``close()`` or use it as a context manager.
         """
-        store = SyncSessionHistory(
-            HistoryConfig(enabled=True, db_path=Path(db_path)), plugins=plugins
-        )
+        config = HistoryConfig.model_validate({"enabled": True, "db_path": str(db_path)})
+        store = SyncSessionHistory(config, plugins=plugins)
         chat_history = cls(session_id, store, agent_name=agent_name, model=model)
         chat_history._owned = store
         return chat_history
