@@ -242,15 +242,24 @@ class PostgresBackend:
         async def call() -> Any:
             import asyncpg
 
+            broken = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
             try:
                 async with pool.acquire() as conn:
-                    return await coro_fn(conn, *args)
+                    try:
+                        return await coro_fn(conn, *args)
+                    except (*broken, asyncpg.exceptions.OperatorInterventionError):
+                        # The connection is gone or in no state to reuse: close it, so the
+                        # pool opens a fresh one for the next call instead of handing it out.
+                        conn.terminate()
+                        raise
             except SessionHistoryError:
                 raise
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            except (asyncpg.PostgresError, *broken) as exc:
+                # Every write is one statement or one transaction: when it fails, none of it
+                # is stored (a write whose commit reply was lost may be; it never half is).
                 raise DatabaseError(
-                    f"{self.location}: {type(exc).__name__}: {exc}; nothing was written by "
-                    "this call unless it said so",
+                    f"{self.location}: {type(exc).__name__}: {exc}; a write in this call "
+                    "happened whole or not at all: load the session before trying again.",
                     path=self.location,
                 ) from exc
 

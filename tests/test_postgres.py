@@ -1,0 +1,106 @@
+"""What only the PostgreSQL backend has to prove: servers starting at once, dropped connections,
+and errors that name the host but never the password."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import uuid
+
+import pytest
+
+from session_history import (
+    ChatMessage,
+    DatabaseError,
+    HistoryConfig,
+    SessionHistory,
+    SyncSessionHistory,
+)
+
+from .conftest import drop_schema, postgres_url
+from .helpers import raw_sql, session
+
+
+@pytest.fixture
+def pg_url() -> str:
+    return postgres_url()
+
+
+def _open_and_count(url: str) -> None:
+    config = HistoryConfig(enabled=True, url=url, load_entrypoint_plugins=False)
+    with SyncSessionHistory(config) as history:
+        history.session_count()
+
+
+def test_servers_starting_at_once_apply_each_migration_once(pg_url: str) -> None:
+    schema = f"sh_race_{uuid.uuid4().hex[:10]}"
+    url = f"{pg_url}{'&' if '?' in pg_url else '?'}schema={schema}"
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        processes = [ctx.Process(target=_open_and_count, args=(url,)) for _ in range(4)]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join(timeout=120)
+        assert [p.exitcode for p in processes] == [0] * 4
+
+        async def applied() -> list[str]:
+            config = HistoryConfig(enabled=True, url=url, load_entrypoint_plugins=False)
+            async with SessionHistory(config) as history:
+                rows = await raw_sql(history, "", "SELECT name FROM {s}.migrations ORDER BY name")
+            return [str(r[0]) for r in rows]
+
+        assert asyncio.run(applied()) == ["m001_initial"]
+    finally:
+        drop_schema(pg_url, schema)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_dropped_connection_loses_nothing_acknowledged(history: SessionHistory) -> None:
+    import asyncpg
+
+    await history.create_session(session("s"))
+    acknowledged: list[int] = []
+    failures = 0
+    killer = await asyncpg.connect(postgres_url())
+    try:
+        for i in range(60):
+            if i % 10 == 5:  # the server drops every connection of ours, between or during calls
+                await killer.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'session-history' AND pid <> pg_backend_pid()"
+                )
+            batch = [ChatMessage(role="user", content=f"{i}:{part}") for part in range(3)]
+            try:
+                await history.append_messages("s", batch)
+                acknowledged.append(i)
+            except DatabaseError:
+                failures += 1
+    finally:
+        await killer.close()
+    assert failures >= 1, "the test did not drop any connection mid-use"
+    loaded = await history.load_session("s")
+    summary = await history.get_summary("s")
+    assert loaded is not None and summary is not None
+    contents = [m.content or "" for m in loaded.messages]
+    calls = [int(contents[k].split(":")[0]) for k in range(0, len(contents), 3)]
+    for k, call in enumerate(calls):  # every append whole, in order, never half
+        assert contents[3 * k : 3 * k + 3] == [f"{call}:{part}" for part in range(3)]
+    assert set(acknowledged) <= set(calls)
+    assert summary.message_count == len(contents)
+
+
+async def test_errors_name_the_host_and_never_the_password() -> None:
+    config = HistoryConfig(
+        enabled=True,
+        url="postgresql://agent:hunter2@127.0.0.1:1/db",
+        load_entrypoint_plugins=False,
+    )
+    with pytest.raises(
+        DatabaseError, match=r"cannot connect to PostgreSQL at 127\.0\.0\.1"
+    ) as info:
+        async with SessionHistory(config):
+            pass
+    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in repr(SessionHistory(config))
+    assert info.value.path is not None and "hunter2" not in info.value.path
