@@ -14,6 +14,7 @@ thread, so it never keeps the process from exiting; what must be closed is the s
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import threading
@@ -41,7 +42,7 @@ from .models import (
     Usage,
 )
 
-__all__ = ["SyncSessionHistory", "iterate_sync", "run_sync"]
+__all__ = ["SyncSessionHistory", "background_loop", "iterate_sync", "run_sync"]
 
 T = TypeVar("T")
 
@@ -52,15 +53,16 @@ class _BackgroundLoop:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._portal: BlockingPortal | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def portal(self) -> BlockingPortal:
+    def _start(self) -> tuple[BlockingPortal, asyncio.AbstractEventLoop]:
         with self._lock:
-            if self._portal is None:
-                ready: Future[BlockingPortal] = Future()
+            if self._portal is None or self._loop is None:
+                ready: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop]] = Future()
 
                 async def serve() -> None:
                     async with BlockingPortal() as portal:
-                        ready.set_result(portal)
+                        ready.set_result((portal, asyncio.get_running_loop()))
                         await portal.sleep_until_stopped()
 
                 # anyio's start_blocking_portal is a context manager meant to be closed by its
@@ -69,18 +71,32 @@ class _BackgroundLoop:
                     target=anyio.run, args=(serve,), name="session-history-sync", daemon=True
                 )
                 thread.start()
-                self._portal = ready.result()
-            return self._portal
+                self._portal, self._loop = ready.result()
+            return self._portal, self._loop
+
+    def portal(self) -> BlockingPortal:
+        return self._start()[0]
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._start()[1]
 
     def forget(self) -> None:
         """After fork: the child has no background thread, so start a new one on next use."""
         self._lock = threading.Lock()
         self._portal = None
+        self._loop = None
 
 
 _LOOP = _BackgroundLoop()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_LOOP.forget)
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The shared background event loop (started if needed). Backends whose driver binds
+    connections to a loop keep them on this one, so that sync-door calls, which already run
+    here, reach them without a second hand-off."""
+    return _LOOP.loop()
 
 
 def run_sync(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:

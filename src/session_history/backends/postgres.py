@@ -3,9 +3,10 @@
 Chosen by giving the config a ``postgresql://`` URL. The driver is asyncpg with its own
 connection pool (why: see the README). A pool belongs to the event loop that made it, while a
 session history is used from any loop (the sync door's, a test's, the application's); so, as
-aiosqlite does for SQLite, the backend runs its pool on an event loop of its own, in a daemon
-thread, and every operation is handed to it as one coroutine. The store keeps no state bound to
-the caller's loop.
+aiosqlite does for SQLite, the backend keeps its pool on session-history's shared background loop
+(the one the blocking doors use, in a daemon thread) and hands every operation to it as one
+coroutine; calls made through a blocking door are already there and go straight through. The
+store keeps no state bound to the caller's loop.
 
 Writes are single statements where they can be (an append is one ``UPDATE ... RETURNING`` and
 one ``INSERT`` in a single round trip: the ``UPDATE`` takes the session row's lock, so concurrent
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Awaitable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -95,25 +95,6 @@ _EXPORT_JSON = """json_build_object(
     'usage', usage, 'metadata', metadata)::text"""
 
 
-class _LoopThread:
-    """An event loop in a daemon thread, for the pool and everything that touches it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="session-history-postgres", daemon=True
-        )
-        self.thread.start()
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
 def _rows(messages: Sequence[ChatMessage]) -> tuple[list[str], list[str], list[str]]:
     """Roles, bodies, and search texts; the folded key is derived in SQL from the text."""
     return (
@@ -132,20 +113,26 @@ class PostgresBackend:
         self._s = _ident(self.schema)
         self._timeout = busy_timeout
         self._pool: Any = None
-        self._loop: _LoopThread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- opening and closing ------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._pool is not None:
             return
-        self._loop = _LoopThread()
-        try:
-            self._pool = await self._loop.run(self._connect())
-        except BaseException:
-            self._loop.stop()
-            self._loop = None
-            raise
+        from ..sync import background_loop
+
+        self._loop = background_loop()
+        self._pool = await self._on_loop(self._connect())
+
+    async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the loop that owns the pool: directly when we are on it (calls
+        through the sync door are), else handed over to it."""
+        loop = self._loop
+        assert loop is not None
+        if asyncio.get_running_loop() is loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
     async def _connect(self) -> Any:
         import asyncpg  # the optional dependency of the postgres extra
@@ -158,6 +145,7 @@ class PostgresBackend:
                 max_size=10,
                 command_timeout=self._timeout,
                 server_settings={"timezone": "UTC", "application_name": "session-history"},
+                reset=_keep_session_state,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Never the exception's own text alone: some drivers echo the DSN, password included.
@@ -221,13 +209,9 @@ class PostgresBackend:
                     ) from exc
 
     async def close(self) -> None:
-        pool, loop = self._pool, self._loop
-        self._pool = self._loop = None
-        if pool is not None and loop is not None:
-            try:
-                await loop.run(pool.close())
-            finally:
-                loop.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await self._on_loop(pool.close())
 
     async def _run(self, coro_fn: Any, *args: Any) -> Any:
         """Run ``coro_fn(connection, *args)`` on the backend's loop with a pooled connection."""
@@ -263,7 +247,7 @@ class PostgresBackend:
                     path=self.location,
                 ) from exc
 
-        return await self._loop.run(call())
+        return await self._on_loop(call())
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -731,6 +715,12 @@ class PostgresBackend:
 
         result: list[ImportOutcome] = await self._run(import_)
         return result
+
+
+async def _keep_session_state(conn: Any) -> None:
+    """The pool's reset between uses, which by default costs a round trip (RESET ALL, UNLISTEN,
+    unlock advisory locks...). Our calls leave nothing to reset: no SET, no LISTEN, and only
+    transaction-scoped advisory locks, which end with their transaction."""
 
 
 def _array(items: Any) -> str:
