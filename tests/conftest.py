@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
+from session_history.backends import postgres
+from session_history.sync import run_sync
 
 POSTGRES_ENV = "SESSION_HISTORY_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgres"]
@@ -28,18 +30,7 @@ def postgres_url() -> str:
 
 
 def drop_schema(url: str, schema: str) -> None:
-    import asyncpg
-
-    from session_history.sync import run_sync
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-
-    run_sync(drop)
+    run_sync(postgres.drop_schema, postgres.with_schema(url, schema))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,9 +48,8 @@ def config(backend: str, tmp_path: Path) -> Iterator[HistoryConfig]:
         return
     url = postgres_url()
     schema = f"sh_test_{uuid.uuid4().hex[:12]}"
-    separator = "&" if "?" in url else "?"
     yield HistoryConfig(
-        enabled=True, url=f"{url}{separator}schema={schema}", load_entrypoint_plugins=False
+        enabled=True, url=postgres.with_schema(url, schema), load_entrypoint_plugins=False
     )
     drop_schema(url, schema)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_session_history.store import drop_schema, with_schema
+from pytest_session_history.store import drop_schema
 from session_history import HistoryConfig, SessionHistory
+from session_history.backends.postgres import with_schema
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

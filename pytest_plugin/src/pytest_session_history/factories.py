@@ -33,18 +33,8 @@ def session_history(
 ) -> Callable[..., Any]:
     """A fixture named ``name`` giving an open ``SessionHistory`` on its own database, for
     ``scope``. Assign it to a module-level name in a conftest or test module."""
-
-    @pytest.fixture(scope=scope, name=name)
-    def fixture(
-        tmp_path_factory: pytest.TempPathFactory, session_history_template: Any
-    ) -> Iterator[SessionHistory]:
-        path = copy_template(session_history_template, tmp_path_factory.mktemp(name) / "history.db")
-        options = {"max_sessions": max_sessions, "max_age": max_age, "plugins": plugins}
-        with open_store(path, options) as history:
-            yield history
-
-    fixture.__doc__ = f"An open SessionHistory on its own database, scope {scope!r}."
-    return fixture
+    options = {"max_sessions": max_sessions, "max_age": max_age, "plugins": plugins}
+    return _store_fixture(name, scope, options, blocking=False)
 
 
 def session_history_sync(
@@ -56,17 +46,26 @@ def session_history_sync(
     plugins: Sequence[object] = (),
 ) -> Callable[..., Any]:
     """Like :func:`session_history`, giving a ``SyncSessionHistory``."""
+    options = {"max_sessions": max_sessions, "max_age": max_age, "plugins": plugins}
+    return _store_fixture(name, scope, options, blocking=True)
 
+
+def _store_fixture(
+    name: str, scope: Scope, options: dict[str, Any], *, blocking: bool
+) -> Callable[..., Any]:
     @pytest.fixture(scope=scope, name=name)
     def fixture(
         tmp_path_factory: pytest.TempPathFactory, session_history_template: Any
-    ) -> Iterator[SyncSessionHistory]:
+    ) -> Iterator[SessionHistory | SyncSessionHistory]:
         path = copy_template(session_history_template, tmp_path_factory.mktemp(name) / "history.db")
-        options = {"max_sessions": max_sessions, "max_age": max_age, "plugins": plugins}
         with open_store(path, options) as history:
+            if not blocking:
+                yield history
+                return
             door = SyncSessionHistory.wrap(history)
             yield door
             door.close()
 
-    fixture.__doc__ = f"An open SyncSessionHistory on its own database, scope {scope!r}."
+    kind = "SyncSessionHistory" if blocking else "SessionHistory"
+    fixture.__doc__ = f"An open {kind} on its own database, scope {scope!r}."
     return fixture

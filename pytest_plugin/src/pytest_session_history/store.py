@@ -22,7 +22,6 @@ __all__ = [
     "make_template",
     "open_store",
     "remove_database",
-    "with_schema",
 ]
 
 DB_KEY = pytest.StashKey["Path | str"]()
@@ -53,22 +52,11 @@ def remove_database(path: Path) -> None:
             file.unlink()
 
 
-def with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
 def drop_schema(url: str, schema: str) -> None:
     """Drop a test's PostgreSQL schema, with everything in it."""
-    import asyncpg
+    from session_history.backends import postgres
 
-    async def drop() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-
-    run_sync(drop)
+    run_sync(postgres.drop_schema, postgres.with_schema(url, schema))
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ from .base import ExportBatch, ImportOutcome, ListQuery, PruneResult, SaveResult
 from .postgres_schema import migrations
 from .sqlite_schema import message_body
 
-__all__ = ["PostgresBackend", "is_postgres_url", "redact_url"]
+__all__ = ["PostgresBackend", "drop_schema", "is_postgres_url", "redact_url", "with_schema"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,23 @@ def _split_schema(url: str) -> tuple[str, str]:
     schema = next((value for key, value in query if key == "schema"), "session_history")
     rest = [(key, value) for key, value in query if key != "schema"]
     return urlunsplit(parts._replace(query=urlencode(rest))), schema
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` naming PostgreSQL schema ``schema`` (how tests give each run a schema of its own)."""
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+async def drop_schema(url: str) -> None:
+    """Drop the schema a URL names, with all it holds: for throwaway stores (tests, demos)."""
+    import asyncpg
+
+    dsn, schema = _split_schema(url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {_ident(schema)} CASCADE")
+    finally:
+        await conn.close()
 
 
 def _ident(name: str) -> str:
