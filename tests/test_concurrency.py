@@ -68,22 +68,21 @@ async def test_tasks_mixing_creates_saves_appends_and_reads(history: SessionHist
     assert await history.session_count() == 1 + 4 * 20
 
 
-def _process_writer(path: str, writer: int, calls: int) -> None:
-    config = HistoryConfig(enabled=True, db_path=Path(path), load_entrypoint_plugins=False)
+def _process_writer(config_json: str, writer: int, calls: int) -> None:
+    config = HistoryConfig.model_validate_json(config_json)
     with SyncSessionHistory(config) as history:
         for call in range(calls):
             history.append_messages("shared", batch(writer, call))
 
 
-def test_processes_appending_to_one_session_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    config = HistoryConfig(enabled=True, db_path=path, load_entrypoint_plugins=False)
+def test_processes_appending_to_one_session_lose_nothing(config: HistoryConfig) -> None:
     with SyncSessionHistory(config) as history:
         history.create_session(session("shared"))
     writers, calls = 4, 50
     ctx = multiprocessing.get_context("spawn")
     processes = [
-        ctx.Process(target=_process_writer, args=(str(path), w, calls)) for w in range(writers)
+        ctx.Process(target=_process_writer, args=(config.model_dump_json(), w, calls))
+        for w in range(writers)
     ]
     for p in processes:
         p.start()
@@ -94,6 +93,8 @@ def test_processes_appending_to_one_session_lose_nothing(tmp_path: Path) -> None
         loaded = history.load_session("shared")
         assert loaded is not None
         assert_each_call_whole_and_in_order(loaded.messages, writers, calls)
+        summary = history.get_summary("shared")
+        assert summary is not None and summary.message_count == writers * calls * 3
 
 
 def _process_opener(path: str) -> None:

@@ -104,3 +104,16 @@ async def test_errors_name_the_host_and_never_the_password() -> None:
     assert "hunter2" not in str(info.value)
     assert "hunter2" not in repr(SessionHistory(config))
     assert info.value.path is not None and "hunter2" not in info.value.path
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_the_nul_character_is_refused_clearly_and_nothing_is_written(
+    history: SessionHistory,
+) -> None:
+    from session_history import InvalidQueryError
+
+    await history.create_session(session("s"))
+    with pytest.raises(InvalidQueryError, match="NUL character"):
+        await history.append_messages("s", [ChatMessage(role="user", content="a\x00b")])
+    summary = await history.get_summary("s")
+    assert summary is not None and summary.message_count == 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -20,23 +23,32 @@ from session_history import (
     SyncSessionHistory,
     ToolCall,
 )
+from session_history.backends.postgres import with_schema
+
+from .conftest import POSTGRES_ENV, drop_schema
 
 IDS = st.sampled_from(["a", "b", "c", "d", "é 🌍"])
 AGENTS = st.sampled_from(["planner", "coder"])
+
+# No U+0000: PostgreSQL cannot store it (the backend refuses it, tested in test_postgres.py).
+CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
+TEXT = st.text(alphabet=CHARS, max_size=20)
 
 messages = st.lists(
     st.builds(
         ChatMessage,
         role=st.sampled_from(["system", "user", "assistant", "tool"]),
-        content=st.one_of(st.none(), st.text(max_size=20)),
+        content=st.one_of(st.none(), TEXT),
         tool_calls=st.one_of(
             st.none(),
             st.lists(
                 st.builds(
                     ToolCall,
-                    id=st.text(min_size=1, max_size=5),
+                    id=st.text(alphabet=CHARS, min_size=1, max_size=5),
                     name=st.sampled_from(["search", "read"]),
-                    arguments=st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+                    arguments=st.dictionaries(
+                        st.text(alphabet=CHARS, max_size=3), st.integers(), max_size=2
+                    ),
                 ),
                 max_size=2,
             ),
@@ -47,16 +59,15 @@ messages = st.lists(
 
 
 class StoreVersusModel(RuleBasedStateMachine):
+    def config(self) -> HistoryConfig:
+        return HistoryConfig(
+            enabled=True, db_path=Path(self.directory) / "h.db", load_entrypoint_plugins=False
+        )
+
     def __init__(self) -> None:
         super().__init__()
         self.directory = tempfile.mkdtemp()
-        self.store = SyncSessionHistory(
-            HistoryConfig(
-                enabled=True,
-                db_path=Path(self.directory) / "h.db",
-                load_entrypoint_plugins=False,
-            )
-        )
+        self.store = SyncSessionHistory(self.config())
         # id -> (agent, messages); and id -> logical time of the last write (for list order)
         self.model: dict[str, tuple[str, list[ChatMessage]]] = {}
         self.touched: dict[str, int] = {}
@@ -65,6 +76,10 @@ class StoreVersusModel(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.store.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Nothing beyond the directory on SQLite."""
 
     def _touch(self, session_id: str) -> None:
         self.touched[session_id] = next(self.clock)
@@ -145,10 +160,33 @@ class StoreVersusModel(RuleBasedStateMachine):
         assert self.store.session_count() == len(self.model)
 
 
-StoreVersusModel.TestCase.settings = settings(
+class PostgresStoreVersusModel(StoreVersusModel):
+    """The same machine on PostgreSQL, a schema per example."""
+
+    def config(self) -> HistoryConfig:
+        self.schema = f"sh_state_{uuid.uuid4().hex[:12]}"
+        url = os.environ[POSTGRES_ENV]
+        return HistoryConfig(
+            enabled=True, url=with_schema(url, self.schema), load_entrypoint_plugins=False
+        )
+
+    def cleanup(self) -> None:
+        drop_schema(os.environ[POSTGRES_ENV], self.schema)
+
+
+SETTINGS = settings(
     max_examples=25,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+StoreVersusModel.TestCase.settings = SETTINGS
+PostgresStoreVersusModel.TestCase.settings = settings(SETTINGS, max_examples=10)
 TestStoreVersusModel = StoreVersusModel.TestCase
+
+
+@pytest.mark.skipif(
+    not os.environ.get(POSTGRES_ENV), reason=f"PostgreSQL tests need ${POSTGRES_ENV}"
+)
+class TestPostgresStoreVersusModel(PostgresStoreVersusModel.TestCase):  # type: ignore[name-defined,misc]
+    pass

@@ -462,3 +462,13 @@ async def test_an_unclosed_history_warns(config: HistoryConfig) -> None:
         issubclass(w.category, ResourceWarning) and "SessionHistory" in str(w.message)
         for w in caught
     )
+
+
+async def test_text_that_has_no_utf8_form_is_a_clear_error_and_nothing_is_written(
+    history: SessionHistory,
+) -> None:
+    await history.create_session(session("a"))
+    with pytest.raises(InvalidQueryError, match="cannot be stored"):
+        await history.append_messages("a", [text("user", "broken \ud800 surrogate")])
+    summary = await history.get_summary("a")
+    assert summary is not None and summary.message_count == 0

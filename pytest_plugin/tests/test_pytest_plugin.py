@@ -142,8 +142,11 @@ def test_that_passes(session_history_db):
 
 
 def test_keep_shows_the_database_of_a_failing_test(pytester: pytest.Pytester) -> None:
+    pytester.makeini(ASYNCIO_INI.format(mode="strict"))
     pytester.makepyfile(test_fail=FAILING)
-    result = pytester.runpytest_subprocess("--session-history-keep", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-W", "error", "--session-history-keep", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(
         [

@@ -10,7 +10,7 @@ Catch :class:`SessionHistoryError` to catch them all::
     │   └── StoreClosedError          the store was used after close()
     ├── SessionNotFoundError          no session with that id (.session_id)
     ├── SessionExistsError            create_session of an id already stored (.session_id)
-    ├── InvalidQueryError             a search or listing query that cannot be run
+    ├── InvalidQueryError             a query, or data, the store cannot take as given
     └── HookError                     a plugin's hook raised after the write was committed
 
 Messages end with what to do next: they are read by people at a terminal.
@@ -91,7 +91,7 @@ class SessionExistsError(SessionHistoryError):
 
 
 class InvalidQueryError(SessionHistoryError):
-    """A search or listing query that cannot be run as given."""
+    """A search or listing query, or data, that the store cannot take as given."""
 
 
 class HookError(SessionHistoryError):

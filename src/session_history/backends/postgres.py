@@ -28,6 +28,7 @@ from pydantic import TypeAdapter
 
 from ..errors import (
     DatabaseError,
+    InvalidQueryError,
     MigrationError,
     SessionExistsError,
     SessionHistoryError,
@@ -113,12 +114,16 @@ _EXPORT_JSON = """json_build_object(
 
 
 def _rows(messages: Sequence[ChatMessage]) -> tuple[list[str], list[str], list[str]]:
-    """Roles, bodies, and search texts; the folded key is derived in SQL from the text."""
-    return (
-        [m.role.value for m in messages],
-        [message_body(m) for m in messages],
-        [search_text(m) for m in messages],
-    )
+    """Roles, bodies and search texts of messages, refusing what PostgreSQL cannot store."""
+    bodies = [message_body(m) for m in messages]
+    for index, body in enumerate(bodies):
+        if "\\u0000" in body:
+            # jsonb and text refuse U+0000; better said here, before anything is written.
+            raise InvalidQueryError(
+                f"message {index} contains the NUL character (U+0000), which PostgreSQL cannot "
+                "store in text or JSONB; remove it (SQLite stores it)"
+            )
+    return [m.role.value for m in messages], bodies, [search_text(m) for m in messages]
 
 
 class PostgresBackend:

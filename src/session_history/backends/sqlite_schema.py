@@ -27,7 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
 
+from ..errors import InvalidQueryError
 from ..migrations import Migrations
 from ..models import ChatMessage, Usage, message_counts
 from ..search import search_text
@@ -56,7 +58,13 @@ def format_ts(value: datetime) -> str:
 
 def message_body(message: ChatMessage) -> str:
     """The stored JSON of a message: defaults left out, so rows stay small."""
-    return message.model_dump_json(exclude_defaults=True)
+    try:
+        return message.model_dump_json(exclude_defaults=True)
+    except PydanticSerializationError as exc:
+        # Lone surrogates (text decoded with surrogateescape, say) have no UTF-8 form.
+        raise InvalidQueryError(
+            f"a {message.role.value} message cannot be stored: {exc}; fix its text before saving it"
+        ) from exc
 
 
 @migrations
