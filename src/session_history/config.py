@@ -72,4 +72,5 @@ class HistoryConfig(BaseModel):
 
 
 def _is_url(value: str) -> bool:
+    """Whether a database "path" is a PostgreSQL URL (the one place this is decided)."""
     return value.split(":", 1)[0] in {"postgres", "postgresql"}

@@ -50,16 +50,12 @@ from .base import ExportBatch, ImportOutcome, ListQuery, PruneResult, SaveResult
 from .postgres_schema import migrations
 from .sqlite_schema import message_body
 
-__all__ = ["PostgresBackend", "drop_schema", "is_postgres_url", "redact_url", "with_schema"]
+__all__ = ["PostgresBackend", "drop_schema", "redact_url", "with_schema"]
 
 T = TypeVar("T")
 
 _SUMMARIES = TypeAdapter(list[SessionSummary])
 _HITS = TypeAdapter(list[SearchHit])
-
-
-def is_postgres_url(value: object) -> bool:
-    return isinstance(value, str) and value.split(":", 1)[0] in {"postgres", "postgresql"}
 
 
 def redact_url(url: str) -> str:
