@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -429,15 +430,23 @@ async def test_prune_to_zero_removes_all(history: SessionHistory) -> None:
 # -- lifecycle ----------------------------------------------------------------------------------
 
 
-async def test_using_a_history_that_is_not_open_is_a_clear_error(config: HistoryConfig) -> None:
+async def test_a_history_opens_on_first_use_and_not_after_close(config: HistoryConfig) -> None:
     history = SessionHistory(config)
-    with pytest.raises(StoreClosedError, match="async with"):
-        await history.session_count()
-    await history.open()
+    assert await history.session_count() == 0  # opened here, as the reference's new() would
+    await history.create_session(session("a"))
     await history.close()
     await history.close()  # twice is fine
-    with pytest.raises(StoreClosedError):
+    with pytest.raises(StoreClosedError, match="closed"):
         await history.load_session("a")
+    async with SessionHistory(config) as again:
+        assert await again.session_count() == 1
+
+
+async def test_callers_racing_to_open_share_one_opening(config: HistoryConfig) -> None:
+    history = SessionHistory(config)
+    counts = await asyncio.gather(*(history.session_count() for _ in range(8)))
+    assert counts == [0] * 8
+    await history.close()
 
 
 async def test_reopening_keeps_everything(config: HistoryConfig) -> None:

@@ -9,6 +9,8 @@ after each write commits; pruning follows the config. The storage itself is a ba
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 
 from .backends import Backend, ListQuery, open_backend
 from .config import HistoryConfig
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, StoreClosedError
 from .models import (
     ChatMessage,
     ExportedSession,
@@ -44,8 +46,9 @@ class SessionHistory:
     """An asynchronous store of agent sessions.
 
     Open it with ``async with SessionHistory(config) as history:`` (or ``await history.open()``
-    and ``await history.close()``). Opening creates the database if needed and applies any
-    outstanding schema migrations.
+    and ``await history.close()``); a method called first opens it too. Opening creates the
+    database if needed and applies any outstanding schema migrations. A closed history stays
+    closed.
 
     Args:
         config: Where and whether to keep history. ``HistoryConfig()`` is disabled, as in the
@@ -62,6 +65,9 @@ class SessionHistory:
         )
         self._backend: Backend | None = open_backend(self.config) if self.config.enabled else None
         self._open = False
+        self._closed = False
+        self._open_lock = threading.Lock()
+        self._opening: concurrent.futures.Future[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -72,18 +78,53 @@ class SessionHistory:
 
     @property
     def is_open(self) -> bool:
-        """Whether the history can be used: open, or disabled (which needs no opening)."""
-        return self._backend is None or self._open
+        """Whether the history can be used: not closed (disabled ones need no opening)."""
+        return not self._closed
 
     async def open(self) -> Self:
-        """Open (creating and migrating) the database. Does nothing when disabled or open."""
-        if self._backend is not None and not self._open:
+        """Open (creating and migrating) the database. Does nothing when disabled or open.
+
+        Methods open the history on first use too; ``async with`` or ``open()`` just make the
+        moment explicit (and the errors of a bad path surface there).
+        """
+        if self._backend is None or self._open:
+            return self
+        if self._closed:
+            raise StoreClosedError(
+                f"{self!r} was closed; make a new SessionHistory to use the database again"
+            )
+        # A thread-safe future, not an asyncio lock: callers on any event loop may race to
+        # open, and exactly one of them opens while the others wait for it.
+        with self._open_lock:
+            opening, first = self._opening, self._opening is None
+            if opening is None:
+                opening = self._opening = concurrent.futures.Future()
+        if not first:
+            await asyncio.wrap_future(opening)
+            return self
+        try:
             await self._backend.open()
-            self._open = True
+        except BaseException as exc:
+            with self._open_lock:
+                self._opening = None
+            opening.set_exception(exc)
+            opening.exception()  # retrieved: a lone opener leaves no "never retrieved" noise
+            raise
+        self._open = True
+        opening.set_result(None)
         return self
 
+    async def _ready(self) -> Backend | None:
+        """The backend, opened on first use; None when the history is disabled."""
+        if self._backend is None:
+            return None
+        if not self._open:
+            await self.open()
+        return self._backend
+
     async def close(self) -> None:
-        """Close the database. Safe to call more than once."""
+        """Close the database. Safe to call more than once; the history cannot be reused."""
+        self._closed = True
         if self._backend is not None and self._open:
             self._open = False
             await self._backend.close()
@@ -120,9 +161,10 @@ class SessionHistory:
         Raises:
             SessionExistsError: a session with this id is already stored.
         """
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return
-        summary = await self._backend.create_session(session, want_summary=self._wants(_SAVED))
+        summary = await backend.create_session(session, want_summary=self._wants(_SAVED))
         if summary is not None:
             await self._saved(summary, session.messages, "create")
 
@@ -132,9 +174,10 @@ class SessionHistory:
         When the stored messages are a prefix of ``session.messages`` (an agent loop saving after
         each turn), only the new messages are written.
         """
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return
-        result = await self._backend.save_session(session, want_summary=self._wants(_SAVED))
+        result = await backend.save_session(session, want_summary=self._wants(_SAVED))
         if result.summary is not None:
             await self._saved(result.summary, result.new_messages, "save")
 
@@ -155,9 +198,10 @@ class SessionHistory:
         Raises:
             SessionNotFoundError: no session with this id is stored.
         """
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return
-        summary = await self._backend.append_messages(
+        summary = await backend.append_messages(
             session_id, messages, usage=usage, want_summary=self._wants(_SAVED)
         )
         if summary is not None:
@@ -165,9 +209,10 @@ class SessionHistory:
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session and its messages; False when there was no such session."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return False
-        deleted = await self._backend.delete_session(session_id)
+        deleted = await backend.delete_session(session_id)
         if deleted:
             await call_hook(
                 self.plugin_manager, "session_history_deleted", history=self, session_id=session_id
@@ -177,7 +222,8 @@ class SessionHistory:
     async def enforce_max_sessions(self) -> int:
         """Prune by the config: drop sessions older than ``max_age``, then all but the
         ``max_sessions`` most recently updated. Returns how many were pruned."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return 0
         pruned = await self.prune(
             max_sessions=self.config.max_sessions, max_age=self.config.max_age
@@ -194,12 +240,13 @@ class SessionHistory:
         """Remove sessions not updated within ``max_age``, then all but the ``max_sessions``
         newest, in one transaction. Returns the removed sessions (with ``dry_run``, the ones that
         would be removed, removing nothing and firing no hook)."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return []
         if max_sessions is not None and max_sessions < 0:
             raise InvalidQueryError(f"max_sessions must be 0 or more, not {max_sessions}")
         older_than = utc_now() - max_age if max_age is not None else None
-        results = await self._backend.prune(
+        results = await backend.prune(
             max_sessions=max_sessions, older_than=older_than, dry_run=dry_run
         )
         if not dry_run:
@@ -217,15 +264,17 @@ class SessionHistory:
 
     async def load_session(self, session_id: str) -> Session | None:
         """The session with all its messages in order, or None."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return None
-        return await self._backend.load_session(session_id)
+        return await backend.load_session(session_id)
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary (counts, usage, times) without reading its messages, or None."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return None
-        return await self._backend.get_summary(session_id)
+        return await backend.get_summary(session_id)
 
     async def list_sessions(
         self,
@@ -250,7 +299,8 @@ class SessionHistory:
             updated_since: Only sessions updated at or after this time.
             updated_until: Only sessions updated before this time.
         """
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return []
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidQueryError("limit and offset must be 0 or more")
@@ -263,7 +313,7 @@ class SessionHistory:
             updated_since=updated_since,
             updated_until=updated_until,
         )
-        return await self._backend.list_sessions(query)
+        return await backend.list_sessions(query)
 
     async def list_agent_sessions(self, agent_name: str) -> list[SessionSummary]:
         """The sessions of one agent, most recently updated first."""
@@ -271,9 +321,10 @@ class SessionHistory:
 
     async def session_count(self) -> int:
         """How many sessions are stored."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return 0
-        return await self._backend.session_count()
+        return await backend.session_count()
 
     # -- search, stats, export, import ----------------------------------------------------------
 
@@ -303,15 +354,15 @@ class SessionHistory:
         terms = parse_query(query)
         if limit < 1:
             raise InvalidQueryError(f"limit must be 1 or more, not {limit}")
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return []
-        return await self._backend.search(
-            terms, agent_name=agent_name, limit=limit, highlight=highlight
-        )
+        return await backend.search(terms, agent_name=agent_name, limit=limit, highlight=highlight)
 
     async def stats(self) -> HistoryStats:
         """Counts of sessions, messages, turns, tool calls and tokens, per agent and model."""
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return HistoryStats(
                 sessions=0,
                 messages=0,
@@ -326,18 +377,19 @@ class SessionHistory:
                 newest_update=None,
                 size_bytes=None,
             )
-        return await self._backend.stats()
+        return await backend.stats()
 
     async def export_jsonl(self, *, batch_size: int = 500) -> AsyncIterator[str]:
         """Every session as one JSON line (an ``ExportedSession``), lossless, in a stable order.
 
         Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
         """
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return
         cursor = 0
         while True:
-            batch = await self._backend.export_batch(cursor, batch_size)
+            batch = await backend.export_batch(cursor, batch_size)
             for line in batch.lines:
                 yield line
             if batch.next_cursor is None:
@@ -351,7 +403,8 @@ class SessionHistory:
         Each batch of ``batch_size`` sessions is one transaction.
         """
         report = ImportReport()
-        if self._backend is None:
+        backend = await self._ready()
+        if backend is None:
             return report
         batch: list[ExportedSession] = []
         # While one batch is written (on the database's thread, which releases the GIL), the
@@ -383,7 +436,7 @@ class SessionHistory:
         return report
 
     async def _import_batch(self, batch: list[ExportedSession], report: ImportReport) -> None:
-        assert self._backend is not None
+        assert self._backend is not None  # import_jsonl opened it
         outcomes = await self._backend.import_sessions(batch, want_summary=self._wants(_SAVED))
         for outcome in outcomes:
             if outcome.outcome == "added":
