@@ -334,3 +334,14 @@ async def test_async(session_history, session_factory):
         "-W", "error", "-p", "no:cacheprovider", f"--session-history-url={url}"
     )
     result.assert_outcomes(passed=4)
+
+
+def test_langchain_fixture_skips_with_a_reason_without_the_adapter(
+    pytester: pytest.Pytester,
+) -> None:
+    # As if langchain-session-history were not installed: importing it fails.
+    pytester.makeconftest('import sys\nsys.modules["langchain_session_history"] = None\n')
+    pytester.makepyfile(test_lc="def test_it(langchain_chat_history):\n    pass\n")
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*langchain-session-history is not installed*"])
