@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import best_ms
+
 from session_history import ChatMessage, HistoryConfig, Session, SyncSessionHistory, ToolCall
 
 SESSIONS, PER_SESSION = 5000, 40
@@ -75,15 +77,6 @@ def build(history: SyncSessionHistory) -> None:
         )
 
 
-def best_ms(fn, repeat: int = 10) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1000
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         d = Path(directory)
@@ -99,7 +92,7 @@ def main() -> None:
             ]
             for query in queries:
                 hits = history.search(query, limit=20)
-                ms = best_ms(lambda q=query: history.search(q, limit=20))
+                ms = best_ms(lambda q=query: history.search(q, limit=20), repeat=10)
                 rows.append(
                     (f"search {query!r} (top 20 of 200,000 msgs): ms", f"{ms:.1f}", len(hits))
                 )

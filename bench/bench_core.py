@@ -12,16 +12,14 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import aiosqlite
+from common import TEXT, append_rates
 
 from session_history import ChatMessage, HistoryConfig, Session, SessionHistory, ToolCall, Usage
-
-TEXT = ("The quick brown fox jumps over the lazy dog while the agent thinks. " * 5)[:300]
 
 
 def message(i: int) -> ChatMessage:
@@ -50,13 +48,7 @@ async def bench_appends(directory: str, n: int) -> dict[str, float]:
             t0 = time.perf_counter()
             await history.append_messages("s", [m])
             times.append(time.perf_counter() - t0)
-        total = time.perf_counter() - start
-        tenth = max(1, n // 10)
-        return {
-            "per_s": n / total,
-            "first_ms": statistics.mean(times[:tenth]) * 1000,
-            "last_ms": statistics.mean(times[-tenth:]) * 1000,
-        }
+        return append_rates(times, time.perf_counter() - start)
 
 
 async def fill(history: SessionHistory, sessions: int, per_session: int) -> None:
@@ -172,13 +164,7 @@ async def reference_appends(directory: str, n: int) -> dict[str, float]:
             )
             await db.commit()
             times.append(time.perf_counter() - t0)
-        total = time.perf_counter() - start
-        tenth = max(1, n // 10)
-        return {
-            "per_s": n / total,
-            "first_ms": statistics.mean(times[:tenth]) * 1000,
-            "last_ms": statistics.mean(times[-tenth:]) * 1000,
-        }
+        return append_rates(times, time.perf_counter() - start)
 
 
 async def reference_list(directory: str) -> float:

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from common import TEXT, best_ms
 from langchain_community.chat_message_histories import SQLChatMessageHistory
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -22,20 +23,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_session_history import SessionChatMessageHistory
 from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
 
-TEXT = ("The quick brown fox jumps over the lazy dog while the agent thinks. " * 5)[:300]
-
 
 def message(i: int) -> BaseMessage:
     return HumanMessage(TEXT) if i % 2 == 0 else AIMessage(TEXT)
-
-
-def best_ms(fn: Callable[[], object], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1000
 
 
 def interleaved(

@@ -18,13 +18,13 @@ import warnings
 from collections.abc import Callable
 
 import psycopg
+from common import TEXT, best_ms
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_postgres import PostgresChatMessageHistory
 
 from langchain_session_history import SessionChatMessageHistory
 from session_history import ChatMessage, HistoryConfig, Session, SyncSessionHistory
 
-TEXT = ("The quick brown fox jumps over the lazy dog while the agent thinks. " * 5)[:300]
 PER_WRITER = 500
 
 
@@ -75,15 +75,6 @@ def appends_per_s(target: Callable[..., None], args: tuple[object, ...], writers
     assert all(p.exitcode == 0 for p in processes)
     elapsed = max(end for _, end in spans) - min(began for began, _ in spans)
     return writers * PER_WRITER / elapsed
-
-
-def best_ms(fn: Callable[[], object], repeat: int = 7) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1000
 
 
 def main() -> None:
