@@ -16,6 +16,7 @@ from session_history import (
     Usage,
 )
 from session_history.backends.sqlite_schema import MIGRATIONS_TABLE
+from session_history.search import fold
 
 from .helpers import full_message, session, text, turn
 
@@ -93,6 +94,20 @@ async def test_search_phrases_prefixes_and_accents(history: SessionHistory) -> N
     assert [h.session_id for h in await history.search("deploy*")] == ["deploy"]
     assert [h.session_id for h in await history.search("cafe")] == ["deploy"]  # café
     assert await history.search("Lisbon deployment") == []  # every word must match
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("Plain ASCII, Mixed Case", "plain ascii, mixed case"),
+        ("Café Crème ÅNGSTRÖM", "cafe creme angstrom"),
+        ("\ufb01ne \uff26\uff55\uff4c\uff4c", "fine full"),  # compatibility forms (NFKD) fold too
+        ("naïve 日本語", "naive 日本語"),  # letters without accents are kept
+    ],
+)
+def test_fold_lowers_and_strips_accents(raw: str, folded: str) -> None:
+    """PostgreSQL's search index is built on this folding (SQLite's tokenizer does its own)."""
+    assert fold(raw) == folded
 
 
 @pytest.mark.parametrize("query", ['"unclosed phrase', "", "   ", "***", '""'])

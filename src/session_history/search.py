@@ -70,5 +70,9 @@ def search_text(message: ChatMessage) -> str:
 
 def fold(text: str) -> str:
     """Lower case without accents ("Café" -> "cafe"), for engines that do not fold them."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered  # most text, and NFKD leaves ASCII as it is: a tenth of the time
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    marks = {ord(c): None for c in set(decomposed) if unicodedata.combining(c)}
+    return decomposed.translate(marks) if marks else decomposed

@@ -2,8 +2,12 @@
 :func:`run_sync`, which integrations use for their own synchronous doors.
 
 Neither holds logic of its own. They run coroutines of a :class:`~session_history.SessionHistory`
-on one event loop in a background thread (anyio's blocking portal) and wait for the result, so
-both doors share one implementation. Because that loop is not the caller's, a call works from
+on one event loop in a background thread and wait for the result, so both doors share one
+implementation. A call is one hand-off (``asyncio.run_coroutine_threadsafe``), which also carries
+the caller's context variables; anyio's blocking portal, used before, makes two per call (it
+spawns the task through a second round trip to the loop): twice the cost (bench/bench_sync_door.py).
+
+Because that loop is not the caller's, a call works from
 plain code and from a thread whose event loop is running alike (that loop waits; nothing
 deadlocks). This works because the store keeps no state bound to an event loop: each operation
 is handed to aiosqlite's worker thread, and aiosqlite answers on whichever loop asked.
@@ -15,19 +19,15 @@ thread, so it never keeps the process from exiting; what must be closed is the s
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import threading
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import anyio
 import pluggy
-from anyio.from_thread import BlockingPortal
 
 from .config import HistoryConfig
 from .errors import StoreClosedError
@@ -48,42 +48,31 @@ T = TypeVar("T")
 
 
 class _BackgroundLoop:
-    """One event loop in a daemon thread, behind an anyio blocking portal, started lazily."""
+    """One event loop in a daemon thread, started lazily."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._portal: BlockingPortal | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _start(self) -> tuple[BlockingPortal, asyncio.AbstractEventLoop]:
+    def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._portal is None or self._loop is None:
-                ready: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop]] = Future()
-
-                async def serve() -> None:
-                    async with BlockingPortal() as portal:
-                        ready.set_result((portal, asyncio.get_running_loop()))
-                        await portal.sleep_until_stopped()
-
-                # anyio's start_blocking_portal is a context manager meant to be closed by its
-                # caller; a process-wide loop has no such caller, so the thread is a daemon.
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+                loop.call_soon(ready.set)
+                # A daemon: a process-wide loop has no owner to stop it, and must never keep the
+                # interpreter from exiting (what must be closed is the store itself).
                 thread = threading.Thread(
-                    target=anyio.run, args=(serve,), name="session-history-sync", daemon=True
+                    target=loop.run_forever, name="session-history-sync", daemon=True
                 )
                 thread.start()
-                self._portal, self._loop = ready.result()
-            return self._portal, self._loop
-
-    def portal(self) -> BlockingPortal:
-        return self._start()[0]
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._start()[1]
+                ready.wait()
+                self._loop = loop
+            return self._loop
 
     def forget(self) -> None:
         """After fork: the child has no background thread, so start a new one on next use."""
         self._lock = threading.Lock()
-        self._portal = None
         self._loop = None
 
 
@@ -99,13 +88,33 @@ def background_loop() -> asyncio.AbstractEventLoop:
     return _LOOP.loop()
 
 
+async def _await(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+    return await fn(*args, **kwargs)
+
+
 def run_sync(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     """Run ``await fn(*args, **kwargs)`` on the background loop and return its result.
 
     For synchronous doors onto async code (the LangChain adapter's ``messages`` and
     ``add_messages`` stand on it). Not callable from async code running on that loop itself.
     """
-    return _LOOP.portal().call(functools.partial(fn, *args, **kwargs))
+    loop = _LOOP.loop()
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        raise RuntimeError(
+            "a blocking session-history call was made from the session-history background loop "
+            "itself, which would wait on itself forever; await the async method instead"
+        )
+    future = asyncio.run_coroutine_threadsafe(_await(fn, args, kwargs), loop)
+    try:
+        return future.result()
+    except BaseException:
+        # Interrupted while waiting (KeyboardInterrupt): do not leave the call running behind.
+        future.cancel()
+        raise
 
 
 def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
