@@ -90,6 +90,45 @@ async def test_a_dropped_connection_loses_nothing_acknowledged(history: SessionH
     assert summary.message_count == len(contents)
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_cancelled_append_writes_nothing_and_the_store_goes_on(
+    history: SessionHistory,
+) -> None:
+    """A call cancelled while PostgreSQL works on it (here: waits for a row lock) stores
+    nothing, and the calls after it, on the connection it leaves behind, work."""
+    import asyncpg
+
+    await history.create_session(session("s"))
+    blocker = await asyncpg.connect(postgres_url())
+    schema = history._backend._s  # type: ignore[union-attr]
+    try:
+        async with blocker.transaction():
+            await blocker.execute(
+                f"SELECT 1 FROM {schema}.sessions WHERE session_id = 's' FOR UPDATE"
+            )
+            blocked = asyncio.ensure_future(
+                history.append_messages("s", [ChatMessage(role="user", content="cancelled")])
+            )
+            await asyncio.sleep(0.3)
+            assert not blocked.done(), "the append did not wait for the row lock"
+            blocked.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await blocked
+            # The caller sees the cancel at once; the server hears of it a moment later (a
+            # cancel request on a connection of its own). Hold the lock until then, or the
+            # statement would go on and commit, as a cancelled call's write may.
+            await asyncio.sleep(0.5)
+    finally:
+        await blocker.close()
+    for i in range(5):  # sequential calls: the same connection is reused after the cancel
+        await history.append_messages("s", [ChatMessage(role="user", content=f"kept {i}")])
+    loaded = await history.load_session("s")
+    assert loaded is not None
+    assert [m.content for m in loaded.messages] == [f"kept {i}" for i in range(5)]
+    summary = await history.get_summary("s")
+    assert summary is not None and summary.message_count == 5
+
+
 async def test_errors_name_the_host_and_never_the_password() -> None:
     config = HistoryConfig(
         enabled=True,
