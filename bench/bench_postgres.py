@@ -4,12 +4,16 @@ Run by hand: ``pip install -e ".[bench,postgres]"`` then
 ``python bench/bench_postgres.py postgresql://postgres@127.0.0.1:5432/test``. Each writer is a
 separate process appending one message per call to a session of its own; both stores take the
 same messages through LangChain's sync interface (``add_message``), which is what
-langchain-postgres offers, and ours also through its core API. Schemas and tables are made
+langchain-postgres offers, and ours also through its core API. Two more columns frame the append
+figures: ours with PostgreSQL's asynchronous commit (``?synchronous_commit=off`` in the URL: an
+append is acknowledged before its WAL reaches the disk), and a bare asyncpg ``INSERT`` per message
+with nothing else, the floor for any store that commits each append. Schemas and tables are made
 fresh and dropped at the end.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sys
 import time
@@ -54,6 +58,28 @@ def ours_writer(url: str, writer: int, start: object, times: object) -> None:
         timed_appends(chat, start, times)
 
 
+def bare_writer(url: str, table: str, writer: int, start: object, times: object) -> None:
+    """The floor for any store that commits each append: one bare INSERT per message through
+    asyncpg, into langchain-postgres' own table, with no summary, sequence or search index."""
+    import asyncio
+
+    import asyncpg
+    from langchain_core.messages import message_to_dict
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        sql = f'INSERT INTO "{table}" (session_id, message) VALUES ($1, $2::jsonb)'
+        session_id = uuid.uuid4()
+        start.wait()  # type: ignore[attr-defined]
+        began = time.time()
+        for i in range(PER_WRITER):
+            await conn.execute(sql, session_id, json.dumps(message_to_dict(message(i))))
+        times.put((began, time.time()))  # type: ignore[attr-defined]
+        await conn.close()
+
+    asyncio.run(run())
+
+
 def theirs_writer(url: str, table: str, writer: int, start: object, times: object) -> None:
     warnings.simplefilter("ignore")
     with psycopg.connect(url) as conn:
@@ -83,17 +109,21 @@ def main() -> None:
     table = f"lc_bench_{uuid.uuid4().hex[:8]}"
     ours = ours_url(url, schema)
     rows = []
+    extra = []
     with psycopg.connect(url, autocommit=True) as admin:
         PostgresChatMessageHistory.create_tables(admin, table)
         try:
             with SyncSessionHistory(HistoryConfig(enabled=True, url=ours)):
                 pass  # migrate once before the writers race
+            relaxed = f"{ours}&synchronous_commit=off"
             for writers in (1, 4, 16):
                 mine = appends_per_s(ours_writer, (ours,), writers)
                 other = appends_per_s(theirs_writer, (url, table), writers)
-                rows.append(
-                    (f"appends/s, {writers} writer process(es)", f"{mine:,.0f}", f"{other:,.0f}")
-                )
+                floor = appends_per_s(bare_writer, (url, table), writers)
+                mine_relaxed = appends_per_s(ours_writer, (relaxed,), writers)
+                label = f"appends/s, {writers} writer process(es)"
+                rows.append((label, f"{mine:,.0f}", f"{other:,.0f}"))
+                extra.append((label, f"{mine_relaxed:,.0f}", f"{floor:,.0f}"))
 
             config = HistoryConfig(enabled=True, url=ours, load_entrypoint_plugins=False)
             with SyncSessionHistory(config) as store:
@@ -128,6 +158,10 @@ def main() -> None:
     print(f"{'measure':<46} {'session-history':>16} {'langchain-postgres':>19}")
     for label, mine, other in rows:
         print(f"{label:<46} {mine:>16} {other:>19}")
+    print()
+    print(f"{'measure':<46} {'ours, async commit':>19} {'bare asyncpg INSERT':>20}")
+    for label, mine, other in extra:
+        print(f"{label:<46} {mine:>19} {other:>20}")
 
 
 if __name__ == "__main__":
