@@ -16,6 +16,7 @@ from session_history import (
     SessionHistory,
     SyncSessionHistory,
 )
+from session_history.sync import run_sync
 
 from .conftest import drop_schema, postgres_url
 from .helpers import raw_sql, session
@@ -127,6 +128,22 @@ async def test_a_cancelled_append_writes_nothing_and_the_store_goes_on(
     assert [m.content for m in loaded.messages] == [f"kept {i}" for i in range(5)]
     summary = await history.get_summary("s")
     assert summary is not None and summary.message_count == 5
+
+
+def test_url_parameters_reach_the_server_as_settings(pg_url: str) -> None:
+    """How a deployment opts into asynchronous commit (README, "PostgreSQL")."""
+    schema = f"sh_settings_{uuid.uuid4().hex[:10]}"
+    url = f"{pg_url}{'&' if '?' in pg_url else '?'}schema={schema}&synchronous_commit=off"
+    try:
+        config = HistoryConfig(enabled=True, url=url, load_entrypoint_plugins=False)
+        with SyncSessionHistory(config) as history:
+            history.create_session(session("s", messages=[ChatMessage(role="user", content="x")]))
+            setting = run_sync(raw_sql, history.history, "", "SHOW synchronous_commit")
+            assert setting == [("off",)]
+            assert history.history._backend.schema == schema  # type: ignore[union-attr]
+            assert history.get_summary("s").message_count == 1  # type: ignore[union-attr]
+    finally:
+        drop_schema(pg_url, schema)
 
 
 async def test_errors_name_the_host_and_never_the_password() -> None:
