@@ -15,11 +15,13 @@ import pytest
 
 from session_history import (
     HistoryConfig,
+    HookError,
     NotADatabaseError,
     SessionHistory,
     SessionNotFoundError,
     StoreClosedError,
     SyncSessionHistory,
+    hookimpl,
 )
 
 from .helpers import USAGE, session, text, turn
@@ -59,6 +61,28 @@ def test_sync_doors_on_one_file_from_several_threads(config: HistoryConfig) -> N
             t.join()
         loaded = history.load_session("shared")
     assert loaded is not None and len(loaded.messages) == 80
+
+
+def test_a_blocking_call_from_the_background_loop_is_an_error_not_a_hang(
+    config: HistoryConfig,
+) -> None:
+    """An async hook runs on the background loop; a blocking call from there would wait on the
+    loop it blocks. It fails at once, saying what to do."""
+    calls: list[str] = []
+
+    class BlockingHook:
+        @hookimpl
+        async def session_history_saved(self, history: SessionHistory, summary: object) -> None:
+            calls.append("hook")
+            SyncSessionHistory.wrap(history).session_count()
+
+    with SyncSessionHistory(config, plugins=[BlockingHook()]) as history:
+        with pytest.raises(HookError) as info:
+            history.create_session(session("a"))
+        assert isinstance(info.value.__cause__, RuntimeError)
+        assert "await the async method instead" in str(info.value.__cause__)
+        assert calls == ["hook"]
+        assert history.session_count() == 1  # the write had committed; the door still works
 
 
 def test_closed_sync_history_is_a_clear_error(config: HistoryConfig) -> None:
