@@ -173,3 +173,13 @@ async def test_the_nul_character_is_refused_clearly_and_nothing_is_written(
         await history.append_messages("s", [ChatMessage(role="user", content="a\x00b")])
     summary = await history.get_summary("s")
     assert summary is not None and summary.message_count == 0
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_text_that_merely_spells_the_nul_escape_is_stored(history: SessionHistory) -> None:
+    """Found by hypothesis: the six characters \\u0000 are text, not U+0000."""
+    spelled = ["\\u0000", "\\\\\\u0000", "see \\u0000 in JSON"]
+    await history.create_session(session("s"))
+    await history.append_messages("s", [ChatMessage(role="user", content=c) for c in spelled])
+    loaded = await history.load_session("s")
+    assert loaded is not None and [m.content for m in loaded.messages] == spelled

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -113,11 +114,16 @@ _EXPORT_JSON = """json_build_object(
     'usage', usage, 'metadata', metadata)::text"""
 
 
+# U+0000 as JSON writes it: \u0000 after an even number of backslashes (an odd number means the
+# backslash itself was escaped, and the text merely says "\u0000").
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def _rows(messages: Sequence[ChatMessage]) -> tuple[list[str], list[str], list[str]]:
     """Roles, bodies and search texts of messages, refusing what PostgreSQL cannot store."""
     bodies = [message_body(m) for m in messages]
     for index, body in enumerate(bodies):
-        if "\\u0000" in body:
+        if _NUL.search(body):
             # jsonb and text refuse U+0000; better said here, before anything is written.
             raise InvalidQueryError(
                 f"message {index} contains the NUL character (U+0000), which PostgreSQL cannot "
