@@ -9,7 +9,7 @@ transaction, ``BEGIN IMMEDIATE`` to ``COMMIT`` -- and handed to that thread in o
   transaction, because the thread runs nothing else until the function returns;
 * one hand-off per operation instead of one per statement (each costs tens of microseconds);
 * no event-loop-bound state, so the same store serves calls from several event loops (the
-  synchronous facade runs its own loop in a portal thread).
+  blocking doors run their calls on a shared loop in a background thread).
 
 Between processes, ``BEGIN IMMEDIATE`` takes the write lock up front and the busy timeout makes
 a second writer wait for it, so concurrent appends queue instead of failing or losing rows.
