@@ -3,12 +3,12 @@
 Run by hand: ``pip install -e ".[bench,postgres]"`` then
 ``python bench/bench_postgres.py postgresql://postgres@127.0.0.1:5432/test``. Each writer is a
 separate process appending one message per call to a session of its own; both stores take the
-same messages through LangChain's sync interface (``add_message``), which is what
-langchain-postgres offers, and ours also through its core API. Two more columns frame the append
-figures: ours with PostgreSQL's asynchronous commit (``?synchronous_commit=off`` in the URL: an
-append is acknowledged before its WAL reaches the disk), and a bare asyncpg ``INSERT`` per message
-with nothing else, the floor for any store that commits each append. Schemas and tables are made
-fresh and dropped at the end.
+same messages through LangChain's sync interface (``add_message``), then through its async one
+(``aadd_messages``, from each process's own event loop), and ours also through its core API.
+Two more columns frame the append figures: ours with PostgreSQL's asynchronous commit
+(``?synchronous_commit=off`` in the URL: an append is acknowledged before its WAL reaches the
+disk), and a bare asyncpg ``INSERT`` per message with nothing else, the floor for any store that
+commits each append. Schemas and tables are made fresh and dropped at the end.
 """
 
 from __future__ import annotations
@@ -56,6 +56,45 @@ def ours_writer(url: str, writer: int, start: object, times: object) -> None:
         chat = SessionChatMessageHistory(f"w{writer}-{uuid.uuid4().hex[:6]}", store)
         chat.add_message(message(0))  # creates the session
         timed_appends(chat, start, times)
+
+
+async def timed_async_appends(chat: object, start: object, times: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    began = time.time()
+    for i in range(PER_WRITER):
+        await chat.aadd_messages([message(i)])  # type: ignore[attr-defined]
+    times.put((began, time.time()))  # type: ignore[attr-defined]
+
+
+def ours_async_writer(url: str, writer: int, start: object, times: object) -> None:
+    """Through LangChain's async door, from the application's own event loop."""
+    import asyncio
+
+    from session_history import SessionHistory
+
+    async def run() -> None:
+        config = HistoryConfig(enabled=True, url=url, load_entrypoint_plugins=False)
+        async with SessionHistory(config) as store:
+            chat = SessionChatMessageHistory(f"a{writer}-{uuid.uuid4().hex[:6]}", store)
+            await chat.aadd_messages([message(0)])
+            await timed_async_appends(chat, start, times)
+
+    asyncio.run(run())
+
+
+def theirs_async_writer(url: str, table: str, writer: int, start: object, times: object) -> None:
+    import asyncio
+
+    warnings.simplefilter("ignore")
+
+    async def run() -> None:
+        conn = await psycopg.AsyncConnection.connect(url)
+        chat = PostgresChatMessageHistory(table, str(uuid.uuid4()), async_connection=conn)
+        await chat.aadd_messages([message(0)])
+        await timed_async_appends(chat, start, times)
+        await conn.close()
+
+    asyncio.run(run())
 
 
 def bare_writer(url: str, table: str, writer: int, start: object, times: object) -> None:
@@ -109,6 +148,7 @@ def main() -> None:
     table = f"lc_bench_{uuid.uuid4().hex[:8]}"
     ours = ours_url(url, schema)
     rows = []
+    async_rows = []
     extra = []
     with psycopg.connect(url, autocommit=True) as admin:
         PostgresChatMessageHistory.create_tables(admin, table)
@@ -121,8 +161,11 @@ def main() -> None:
                 other = appends_per_s(theirs_writer, (url, table), writers)
                 floor = appends_per_s(bare_writer, (url, table), writers)
                 mine_relaxed = appends_per_s(ours_writer, (relaxed,), writers)
+                mine_async = appends_per_s(ours_async_writer, (ours,), writers)
+                other_async = appends_per_s(theirs_async_writer, (url, table), writers)
                 label = f"appends/s, {writers} writer process(es)"
                 rows.append((label, f"{mine:,.0f}", f"{other:,.0f}"))
+                async_rows.append((label, f"{mine_async:,.0f}", f"{other_async:,.0f}"))
                 extra.append((label, f"{mine_relaxed:,.0f}", f"{floor:,.0f}"))
 
             config = HistoryConfig(enabled=True, url=ours, load_entrypoint_plugins=False)
@@ -157,6 +200,10 @@ def main() -> None:
             admin.execute(f'DROP TABLE IF EXISTS "{table}"')
     print(f"{'measure':<46} {'session-history':>16} {'langchain-postgres':>19}")
     for label, mine, other in rows:
+        print(f"{label:<46} {mine:>16} {other:>19}")
+    print()
+    print(f"{'async door (aadd_messages)':<46} {'session-history':>16} {'langchain-postgres':>19}")
+    for label, mine, other in async_rows:
         print(f"{label:<46} {mine:>16} {other:>19}")
     print()
     print(f"{'measure':<46} {'ours, async commit':>19} {'bare asyncpg INSERT':>20}")
