@@ -4,6 +4,7 @@ and behaves exactly as the async door (as simonw/llm's test_async_parity does)."
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import inspect
 import threading
@@ -83,6 +84,28 @@ def test_a_blocking_call_from_the_background_loop_is_an_error_not_a_hang(
         assert "await the async method instead" in str(info.value.__cause__)
         assert calls == ["hook"]
         assert history.session_count() == 1  # the write had committed; the door still works
+
+
+def test_a_blocking_call_carries_the_callers_context_variables(
+    config: HistoryConfig,
+) -> None:
+    """Hooks run on the background loop but see the caller's context (a request id, say)."""
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+    seen: list[str] = []
+
+    class Audit:
+        @hookimpl
+        async def session_history_saved(self, history: SessionHistory, summary: object) -> None:
+            seen.append(request_id.get())
+
+    with SyncSessionHistory(config, plugins=[Audit()]) as history:
+        for rid in ("req-1", "req-2"):
+            token = request_id.set(rid)
+            try:
+                history.create_session(session(rid))
+            finally:
+                request_id.reset(token)
+    assert seen == ["req-1", "req-2"]
 
 
 def test_closed_sync_history_is_a_clear_error(config: HistoryConfig) -> None:

@@ -7,10 +7,10 @@ implementation. A call is one hand-off (``asyncio.run_coroutine_threadsafe``), w
 the caller's context variables; anyio's blocking portal, used before, makes two per call (it
 spawns the task through a second round trip to the loop): twice the cost (bench/bench_sync_door.py).
 
-Because that loop is not the caller's, a call works from
-plain code and from a thread whose event loop is running alike (that loop waits; nothing
-deadlocks). This works because the store keeps no state bound to an event loop: each operation
-is handed to aiosqlite's worker thread, and aiosqlite answers on whichever loop asked.
+Because that loop is not the caller's, a call works from plain code and from a thread whose
+event loop is running alike (that loop waits; nothing deadlocks). This works because the store
+keeps no state bound to an event loop: each operation is handed to aiosqlite's worker thread, and
+aiosqlite answers on whichever loop asked.
 
 The background loop is shared by the whole process, started on first use, and runs in a daemon
 thread, so it never keeps the process from exiting; what must be closed is the store itself.
