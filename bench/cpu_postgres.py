@@ -10,16 +10,14 @@ writers on a machine of few cores, CPU per append is what sets appends/s.
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
 import sys
 import time
 import uuid
 import warnings
-from pathlib import Path
 
 import psycopg
-from common import TEXT
+from common import TEXT, cpu_seconds
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_postgres import PostgresChatMessageHistory
@@ -29,16 +27,6 @@ from session_history import HistoryConfig, SyncSessionHistory
 from session_history.backends.postgres import drop_schema, with_schema
 
 APPENDS = 1500
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def server_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
 
 
 def backends(url: str) -> list[int]:
@@ -53,11 +41,11 @@ def backends(url: str) -> list[int]:
 def measure(label: str, url: str, chat: BaseChatMessageHistory) -> None:
     chat.add_message(HumanMessage(TEXT))  # connect, create the session
     pids = backends(url)
-    server0, usage0, began = server_seconds(pids), resource.getrusage(0), time.perf_counter()
+    server0, usage0, began = cpu_seconds(pids), resource.getrusage(0), time.perf_counter()
     for i in range(APPENDS):
         chat.add_message(HumanMessage(TEXT) if i % 2 == 0 else AIMessage(TEXT))
     wall = time.perf_counter() - began
-    usage1, server1 = resource.getrusage(0), server_seconds(pids)
+    usage1, server1 = resource.getrusage(0), cpu_seconds(pids)
     client = usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime
     print(
         f"{label:<20} wall {wall / APPENDS * 1e6:5.0f} us   client CPU "

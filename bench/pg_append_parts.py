@@ -11,19 +11,16 @@ configuration: a store without its search column cannot search.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import uuid
-from pathlib import Path
 
-from common import TEXT
+from common import TEXT, cpu_seconds
 
 from session_history import ChatMessage, HistoryConfig, Session, SessionHistory
 from session_history.backends.postgres import drop_schema, with_schema
 
 APPENDS = 2000
-TICKS = os.sysconf("SC_CLK_TCK")
 
 VARIANTS = {
     "as the store makes it": [],
@@ -37,14 +34,6 @@ VARIANTS = {
         "ALTER TABLE {s}.messages DROP CONSTRAINT messages_session_pk_fkey",
     ],
 }
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 async def measure(url: str, label: str, changes: list[str]) -> None:
