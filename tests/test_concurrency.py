@@ -49,6 +49,30 @@ async def test_tasks_appending_to_one_session_lose_nothing(history: SessionHisto
     assert summary is not None and summary.message_count == WRITERS * CALLS * 3
 
 
+async def test_pops_racing_appends_never_lose_duplicate_or_resurrect(
+    history: SessionHistory,
+) -> None:
+    await history.create_session(session("shared"))
+    popped: list[ChatMessage] = []
+
+    async def appender(w: int) -> None:
+        for call in range(40):
+            await history.append_messages("shared", batch(w, call))
+
+    async def popper() -> None:
+        for _ in range(60):
+            popped.extend(await history.pop_messages("shared", 2))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(appender(w) for w in range(4)), popper(), popper())
+    kept = await history.load_messages("shared")
+    written = [m.content for w in range(4) for call in range(40) for m in batch(w, call)]
+    # Every message written is either still there or was popped, exactly once.
+    assert sorted(m.content or "" for m in kept + popped) == sorted(written)
+    summary = await history.get_summary("shared")
+    assert summary is not None and summary.message_count == len(kept)
+
+
 async def test_tasks_mixing_creates_saves_appends_and_reads(history: SessionHistory) -> None:
     await history.create_session(session("shared"))
 

@@ -57,6 +57,12 @@ class Recorder:
         self.calls.append(("pruned", {"ids": sorted(s.id for s in pruned), "reason": reason}))
 
     @hookimpl
+    def session_history_popped(
+        self, history: SessionHistory, summary: SessionSummary, popped: Sequence[ChatMessage]
+    ) -> None:
+        self.calls.append(("popped", {"summary": summary, "popped": list(popped)}))
+
+    @hookimpl
     def session_history_deleted(self, history: SessionHistory, session_id: str) -> None:
         self.calls.append(("deleted", {"session_id": session_id}))
 
@@ -95,6 +101,23 @@ async def test_pruned_and_deleted_fire_with_their_payloads(config: HistoryConfig
         ("pruned", {"ids": ["a", "b"], "reason": "max_sessions"}),
         ("deleted", {"session_id": "c"}),
     ]
+
+
+async def test_popped_fires_with_the_removed_messages_and_the_new_summary(
+    config: HistoryConfig,
+) -> None:
+    recorder = Recorder()
+    async with SessionHistory(config, plugins=[recorder]) as history:
+        await history.create_session(session("a", messages=turn(0)))
+        recorder.calls.clear()
+        assert await history.pop_messages("a", 2) == turn(0)[2:]
+        assert await history.pop_messages("missing") == []  # nothing removed: no hook
+        assert await history.pop_messages("a", 0) == []
+    [(kind, data)] = recorder.calls
+    assert kind == "popped"
+    assert data["popped"] == turn(0)[2:]
+    assert (data["summary"].message_count, data["summary"].turn_count) == (2, 0)
+    assert data["summary"].tool_call_count == 1
 
 
 async def test_async_hook_implementations_are_awaited(config: HistoryConfig) -> None:
@@ -212,6 +235,7 @@ def test_every_hookspec_is_documented_and_prefixed() -> None:
     names = [name for name in dir(pm.hook) if not name.startswith("_")]
     assert sorted(names) == [
         "session_history_deleted",
+        "session_history_popped",
         "session_history_pruned",
         "session_history_saved",
     ]

@@ -481,3 +481,54 @@ async def test_text_that_has_no_utf8_form_is_a_clear_error_and_nothing_is_writte
         await history.append_messages("a", [text("user", "broken \ud800 surrogate")])
     summary = await history.get_summary("a")
     assert summary is not None and summary.message_count == 0
+
+
+# -- tail reads and pops ---------------------------------------------------------------------------
+
+
+async def test_load_messages_reads_the_whole_session_or_its_tail(history: SessionHistory) -> None:
+    messages = [text("user", f"m{i}") for i in range(10)]
+    await history.create_session(session("s", messages=messages))
+    assert await history.load_messages("s") == messages
+    assert await history.load_messages("s", last=3) == messages[-3:]
+    assert await history.load_messages("s", last=50) == messages
+    assert await history.load_messages("s", last=0) == []
+    assert await history.load_messages("missing") == []
+    assert await history.load_messages("missing", last=2) == []
+    with pytest.raises(InvalidQueryError, match="last must be 0 or more"):
+        await history.load_messages("s", last=-1)
+
+
+async def test_pop_messages_removes_the_last_ones_and_keeps_the_counts_right(
+    history: SessionHistory,
+) -> None:
+    await history.create_session(session("s", messages=[*turn(0), *turn(1)]))
+    assert await history.pop_messages("s") == [turn(1)[3]]
+    summary = await history.get_summary("s")
+    assert summary is not None
+    assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (7, 1, 2)
+    assert await history.pop_messages("s", 3) == turn(1)[:3]
+    summary = await history.get_summary("s")
+    assert summary is not None
+    assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (4, 1, 1)
+    # Appends go on after what is left, and nothing popped comes back.
+    await history.append_messages("s", [text("user", "next")])
+    loaded = await history.load_session("s")
+    assert loaded is not None
+    assert loaded.messages == [*turn(0), text("user", "next")]
+    assert await history.pop_messages("s", 99) == [*turn(0), text("user", "next")]
+    assert await history.pop_messages("s") == []
+    summary = await history.get_summary("s")
+    assert summary is not None
+    assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (0, 0, 0)
+    assert await history.pop_messages("missing") == []
+    with pytest.raises(InvalidQueryError, match="n must be 0 or more"):
+        await history.pop_messages("s", -1)
+
+
+async def test_popped_messages_are_not_found_by_search(history: SessionHistory) -> None:
+    await history.create_session(session("s", messages=[text("user", "keep zebra")]))
+    await history.append_messages("s", [text("assistant", "drop zebra")])
+    await history.pop_messages("s")
+    hits = await history.search("zebra")
+    assert [(h.session_id, h.seq) for h in hits] == [("s", 0)]

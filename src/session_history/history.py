@@ -40,6 +40,7 @@ from .search import parse_query
 __all__ = ["SessionHistory"]
 
 _SAVED = "session_history_saved"
+_POPPED = "session_history_popped"
 
 
 class SessionHistory:
@@ -207,6 +208,31 @@ class SessionHistory:
         if summary is not None:
             await self._saved(summary, messages, "append")
 
+    async def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
+        """Remove the last ``n`` messages of a session, atomically, and return them in order.
+
+        The summary's counts follow; usage stays (tokens were spent). Concurrent appends and pops
+        on one session never lose, duplicate or bring back a message. Fires
+        ``session_history_popped`` when something was removed.
+
+        Returns:
+            The removed messages, oldest first: fewer than ``n`` when the session holds fewer,
+            ``[]`` when it is empty or missing.
+        """
+        if n < 0:
+            raise InvalidQueryError(f"n must be 0 or more, not {n}")
+        backend = await self._ready()
+        if backend is None or n == 0:
+            return []
+        popped, summary = await backend.pop_messages(
+            session_id, n, want_summary=self._wants(_POPPED)
+        )
+        if summary is not None and popped:
+            await call_hook(
+                self.plugin_manager, _POPPED, history=self, summary=summary, popped=popped
+            )
+        return popped
+
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session and its messages; False when there was no such session."""
         backend = await self._ready()
@@ -268,6 +294,21 @@ class SessionHistory:
         if backend is None:
             return None
         return await backend.load_session(session_id)
+
+    async def load_messages(self, session_id: str, *, last: int | None = None) -> list[ChatMessage]:
+        """The session's messages in order, without its summary; ``[]`` when it is missing.
+
+        Args:
+            session_id: The session to read.
+            last: Only the last this many messages (still oldest first). They are read from
+                the end, so the cost depends on ``last``, not on the session's length.
+        """
+        if last is not None and last < 0:
+            raise InvalidQueryError(f"last must be 0 or more, not {last}")
+        backend = await self._ready()
+        if backend is None or last == 0:
+            return []
+        return await backend.load_messages(session_id, last)
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary (counts, usage, times) without reading its messages, or None."""

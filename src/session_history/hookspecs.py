@@ -49,6 +49,17 @@ def session_history_saved(
 
 
 @hookspec
+def session_history_popped(
+    history: SessionHistory, summary: SessionSummary, popped: Sequence[ChatMessage]
+) -> None:
+    """After ``pop_messages`` removed the last messages of a session (never with none).
+
+    ``summary`` is the session as stored after the removal; ``popped`` are the removed messages,
+    in their order. A mirror or an index kept by a plugin removes them too.
+    """
+
+
+@hookspec
 def session_history_pruned(
     history: SessionHistory,
     pruned: Sequence[SessionSummary],

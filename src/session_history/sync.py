@@ -221,6 +221,10 @@ class SyncSessionHistory:
         """See :meth:`SessionHistory.append_messages`."""
         return self._call(self.history.append_messages, session_id, messages, usage=usage)
 
+    def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
+        """See :meth:`SessionHistory.pop_messages`."""
+        return self._call(self.history.pop_messages, session_id, n)
+
     def delete_session(self, session_id: str) -> bool:
         """See :meth:`SessionHistory.delete_session`."""
         return self._call(self.history.delete_session, session_id)
@@ -244,6 +248,10 @@ class SyncSessionHistory:
     def load_session(self, session_id: str) -> Session | None:
         """See :meth:`SessionHistory.load_session`."""
         return self._call(self.history.load_session, session_id)
+
+    def load_messages(self, session_id: str, *, last: int | None = None) -> list[ChatMessage]:
+        """See :meth:`SessionHistory.load_messages`."""
+        return self._call(self.history.load_messages, session_id, last=last)
 
     def get_summary(self, session_id: str) -> SessionSummary | None:
         """See :meth:`SessionHistory.get_summary`."""

@@ -28,13 +28,14 @@ from .fixtures import (  # noqa: E402
     session_history_template,
 )
 from .options import add_options, keep_databases  # noqa: E402
-from .recorder import DeletedCall, HookRecorder, PrunedCall, SavedCall  # noqa: E402
+from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall  # noqa: E402
 from .report import describe_database  # noqa: E402
 from .store import DB_KEY  # noqa: E402
 
 __all__ = [
     "DeletedCall",
     "HookRecorder",
+    "PoppedCall",
     "PrunedCall",
     "SavedCall",
     "SessionFactory",

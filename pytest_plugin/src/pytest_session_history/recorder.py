@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from session_history import ChatMessage, SessionSummary, hookimpl
 
-__all__ = ["DeletedCall", "HookRecorder", "PrunedCall", "SavedCall"]
+__all__ = ["DeletedCall", "HookRecorder", "PoppedCall", "PrunedCall", "SavedCall"]
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,14 @@ class SavedCall:
     summary: SessionSummary
     new_messages: list[ChatMessage]
     operation: str
+
+
+@dataclass(frozen=True)
+class PoppedCall:
+    """One ``session_history_popped`` call."""
+
+    summary: SessionSummary
+    popped: list[ChatMessage]
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,8 @@ class DeletedCall:
 
 
 class HookRecorder:
-    """Records hook calls for assertions: ``.saved``, ``.pruned``, ``.deleted``, and ``.calls``
+    """Records hook calls for assertions: ``.saved``, ``.popped``, ``.pruned``, ``.deleted``, and
+    ``.calls``
     with all of them in the order they happened.
 
     A plain class on purpose: pluggy refuses to register a plugin equal to one already
@@ -48,13 +57,14 @@ class HookRecorder:
 
     def __init__(self) -> None:
         self.saved: list[SavedCall] = []
+        self.popped: list[PoppedCall] = []
         self.pruned: list[PrunedCall] = []
         self.deleted: list[DeletedCall] = []
-        self.calls: list[SavedCall | PrunedCall | DeletedCall] = []
+        self.calls: list[SavedCall | PoppedCall | PrunedCall | DeletedCall] = []
 
     def clear(self) -> None:
         """Forget what was recorded so far."""
-        for calls in (self.saved, self.pruned, self.deleted, self.calls):
+        for calls in (self.saved, self.popped, self.pruned, self.deleted, self.calls):
             calls.clear()
 
     @property
@@ -71,6 +81,14 @@ class HookRecorder:
         self.calls.append(call)
 
     @hookimpl
+    def session_history_popped(
+        self, summary: SessionSummary, popped: Sequence[ChatMessage]
+    ) -> None:
+        call = PoppedCall(summary, list(popped))
+        self.popped.append(call)
+        self.calls.append(call)
+
+    @hookimpl
     def session_history_pruned(self, pruned: Sequence[SessionSummary], reason: str) -> None:
         call = PrunedCall(list(pruned), reason)
         self.pruned.append(call)
@@ -84,6 +102,6 @@ class HookRecorder:
 
     def __repr__(self) -> str:
         return (
-            f"<HookRecorder saved={len(self.saved)} pruned={len(self.pruned)} "
-            f"deleted={len(self.deleted)}>"
+            f"<HookRecorder saved={len(self.saved)} popped={len(self.popped)} "
+            f"pruned={len(self.pruned)} deleted={len(self.deleted)}>"
         )

@@ -107,7 +107,20 @@ class Backend(Protocol):
         """Append in order after the stored messages; SessionNotFoundError if missing."""
         ...
 
+    async def pop_messages(
+        self, session_id: str, n: int, *, want_summary: bool
+    ) -> tuple[list[ChatMessage], SessionSummary | None]:
+        """Remove the last ``n`` messages of a session in one transaction and return them in
+        order, with the summary after the removal (when asked for and something was removed).
+        A missing session gives ``([], None)``."""
+        ...
+
     async def load_session(self, session_id: str) -> Session | None: ...
+
+    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
+        """The session's messages in order, or only its ``last`` ones (read from the end: the
+        cost depends on ``last``, not on the session's length); [] when missing."""
+        ...
 
     async def get_summary(self, session_id: str) -> SessionSummary | None: ...
 

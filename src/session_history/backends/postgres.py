@@ -57,6 +57,7 @@ T = TypeVar("T")
 
 _SUMMARIES = TypeAdapter(list[SessionSummary])
 _HITS = TypeAdapter(list[SearchHit])
+_MESSAGES = TypeAdapter(list[ChatMessage])
 
 
 def redact_url(url: str) -> str:
@@ -499,6 +500,47 @@ class PostgresBackend:
         result: SessionSummary | None = await self._run(append)
         return result
 
+    async def pop_messages(
+        self, session_id: str, n: int, *, want_summary: bool
+    ) -> tuple[list[ChatMessage], SessionSummary | None]:
+        s = self._s
+
+        async def pop(conn: Any) -> tuple[list[ChatMessage], SessionSummary | None]:
+            async with conn.transaction():
+                # The row lock makes concurrent appends and pops on this session queue.
+                row = await conn.fetchrow(
+                    f"SELECT pk, message_count FROM {s}.sessions WHERE session_id = $1 FOR UPDATE",
+                    session_id,
+                )
+                if row is None:
+                    return [], None
+                pk, first = row["pk"], max(row["message_count"] - n, 0)
+                rows = await conn.fetch(
+                    f"DELETE FROM {s}.messages WHERE session_pk = $1 AND seq >= $2 "
+                    "RETURNING seq, body::text AS b",
+                    pk,
+                    first,
+                )
+                if not rows:
+                    return [], None
+                ordered = sorted(rows, key=lambda r: r["seq"])
+                popped = _MESSAGES.validate_json(_array(r["b"] for r in ordered))
+                turns, tool_calls = message_counts(popped)
+                await conn.execute(
+                    f"""UPDATE {s}.sessions SET message_count = $2,
+                        turn_count = turn_count - $3, tool_call_count = tool_call_count - $4,
+                        updated_at = greatest(updated_at, clock_timestamp()) WHERE pk = $1""",
+                    pk,
+                    first,
+                    turns,
+                    tool_calls,
+                )
+                summary = await self._summary(conn, pk) if want_summary else None
+            return popped, summary
+
+        result: tuple[list[ChatMessage], SessionSummary | None] = await self._run(pop)
+        return result
+
     async def delete_session(self, session_id: str) -> bool:
         async def delete(conn: Any) -> bool:
             status = await conn.execute(
@@ -570,6 +612,23 @@ class PostgresBackend:
             return Session.model_validate_json(document)
 
         result: Session | None = await self._run(load)
+        return result
+
+    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
+        s = self._s
+
+        async def load(conn: Any) -> list[ChatMessage]:
+            # Newest first through the (session_pk, seq) index, so only ``last`` rows are read.
+            rows = await conn.fetch(
+                f"SELECT body::text AS b FROM {s}.messages WHERE session_pk = "
+                f"(SELECT pk FROM {s}.sessions WHERE session_id = $1) ORDER BY seq DESC "
+                "LIMIT $2",
+                session_id,
+                last,
+            )
+            return _MESSAGES.validate_json(_array(r["b"] for r in reversed(rows)))
+
+        result: list[ChatMessage] = await self._run(load)
         return result
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:

@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -80,6 +80,11 @@ _EXPORT_JSON = """json_object(
 
 _SUMMARIES = TypeAdapter(list[SessionSummary])
 _HITS = TypeAdapter(list[SearchHit])
+_MESSAGES = TypeAdapter(list[ChatMessage])
+
+
+def _json_array(items: Iterable[str]) -> str:
+    return "[" + ",".join(items) + "]"
 
 
 @contextlib.contextmanager
@@ -522,6 +527,41 @@ class SQLiteBackend:
             )
             return _summary(conn, pk) if want_summary else None
 
+    async def pop_messages(
+        self, session_id: str, n: int, *, want_summary: bool
+    ) -> tuple[list[ChatMessage], SessionSummary | None]:
+        return await self._run(self._pop, session_id, n, want_summary)
+
+    @staticmethod
+    def _pop(
+        conn: sqlite3.Connection, session_id: str, n: int, want_summary: bool
+    ) -> tuple[list[ChatMessage], SessionSummary | None]:
+        with _atomic(conn):
+            row = conn.execute(
+                "SELECT pk, message_count FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                return [], None
+            pk, count = row
+            first = max(count - n, 0)
+            bodies = conn.execute(
+                "SELECT body FROM messages WHERE session_pk = ? AND seq >= ? ORDER BY seq",
+                (pk, first),
+            ).fetchall()
+            if not bodies:
+                return [], None
+            popped = _MESSAGES.validate_json(_json_array(body for (body,) in bodies))
+            _unindex(conn, "session_pk = ? AND seq >= ?", (pk, first))
+            conn.execute("DELETE FROM messages WHERE session_pk = ? AND seq >= ?", (pk, first))
+            turns, tool_calls = message_counts(popped)
+            conn.execute(
+                "UPDATE sessions SET message_count = ?, turn_count = turn_count - ?, "
+                "tool_call_count = tool_call_count - ?, updated_at = max(updated_at, ?) "
+                "WHERE pk = ?",
+                (first, turns, tool_calls, format_ts(utc_now()), pk),
+            )
+            return popped, _summary(conn, pk) if want_summary else None
+
     async def delete_session(self, session_id: str) -> bool:
         return await self._run(self._delete, session_id)
 
@@ -592,6 +632,21 @@ class SQLiteBackend:
         # Splice the message bodies into the session's JSON and validate it all in one call.
         document = head[:-1] + ',"messages":[' + ",".join(body for (body,) in bodies) + "]}"
         return Session.model_validate_json(document)
+
+    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
+        return await self._run(self._load_messages, session_id, last)
+
+    @staticmethod
+    def _load_messages(
+        conn: sqlite3.Connection, session_id: str, last: int | None
+    ) -> list[ChatMessage]:
+        # Newest first through the (session_pk, seq) index, so only ``last`` rows are read.
+        rows = conn.execute(
+            "SELECT body FROM messages WHERE session_pk = "
+            "(SELECT pk FROM sessions WHERE session_id = ?) ORDER BY seq DESC LIMIT ?",
+            (session_id, -1 if last is None else last),
+        ).fetchall()
+        return _MESSAGES.validate_json(_json_array(body for (body,) in reversed(rows)))
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         return await self._run(self._get_summary, session_id)
