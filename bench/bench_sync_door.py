@@ -11,7 +11,7 @@ import time
 
 from anyio.from_thread import start_blocking_portal
 
-from session_history.sync import run_sync
+from session_history import run_sync
 
 CALLS = 20_000
 

@@ -9,7 +9,6 @@ writers on a machine of few cores, CPU per append is what sets appends/s.
 
 from __future__ import annotations
 
-import asyncio
 import resource
 import sys
 import time
@@ -24,7 +23,7 @@ from langchain_postgres import PostgresChatMessageHistory
 
 from langchain_session_history import SessionChatMessageHistory
 from session_history import HistoryConfig, SyncSessionHistory
-from session_history.backends.postgres import drop_schema, with_schema
+from session_history.testing import drop_schema, with_schema
 
 APPENDS = 1500
 
@@ -62,7 +61,7 @@ def main() -> None:
         with SyncSessionHistory(config) as store:
             measure("session-history", url, SessionChatMessageHistory("cpu", store))
     finally:
-        asyncio.run(drop_schema(ours))
+        drop_schema(ours)
     warnings.simplefilter("ignore")
     table = f"lc_cpu_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url) as conn:

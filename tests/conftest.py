@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
-from session_history.backends import postgres
-from session_history.sync import run_sync
+from session_history.testing import drop_schema as drop_url_schema
+from session_history.testing import with_schema
 
 POSTGRES_ENV = "SESSION_HISTORY_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgres"]
@@ -30,7 +30,7 @@ def postgres_url() -> str:
 
 
 def drop_schema(url: str, schema: str) -> None:
-    run_sync(postgres.drop_schema, postgres.with_schema(url, schema))
+    drop_url_schema(with_schema(url, schema))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -48,9 +48,7 @@ def config(backend: str, tmp_path: Path) -> Iterator[HistoryConfig]:
         return
     url = postgres_url()
     schema = f"sh_test_{uuid.uuid4().hex[:12]}"
-    yield HistoryConfig(
-        enabled=True, url=postgres.with_schema(url, schema), load_entrypoint_plugins=False
-    )
+    yield HistoryConfig(enabled=True, url=with_schema(url, schema), load_entrypoint_plugins=False)
     drop_schema(url, schema)
 
 

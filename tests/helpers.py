@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from session_history import ChatMessage, Session, ToolCall, Usage
+from session_history._backends.postgres.connection import ident
 
 
 def text(role: str, content: str) -> ChatMessage:
@@ -66,9 +67,10 @@ async def raw_sql(
     ``postgres`` may say ``{s}`` for the quoted schema."""
     backend = history._backend  # type: ignore[attr-defined]
     if type(backend).__name__ == "SQLiteBackend":
-        return await backend._run(lambda conn: conn.execute(sqlite, params).fetchall())  # type: ignore[no-any-return]
+        return await backend._db.write(lambda conn: conn.execute(sqlite, params).fetchall())  # type: ignore[no-any-return]
 
     async def run(conn):  # type: ignore[no-untyped-def]
-        return [tuple(r) for r in await conn.fetch(postgres.format(s=backend._s), *params)]
+        sql = postgres.format(s=ident(backend.schema))
+        return [tuple(r) for r in await conn.fetch(sql, *params)]
 
-    return await backend._run(run)  # type: ignore[no-any-return]
+    return await backend._db.write(run)  # type: ignore[no-any-return]

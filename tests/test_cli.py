@@ -19,7 +19,7 @@ from session_history import (
     Usage,
     hookimpl,
 )
-from session_history import plugins as plugins_module
+from session_history import _plugins as plugins_module
 from session_history.cli import cli
 
 from .helpers import session, turn
@@ -254,7 +254,7 @@ def test_prune_from_the_cli_fires_installed_hook_plugins(tmp_path: Path, monkeyp
     def with_spy(plugins: Any = (), *, load_entrypoints: bool = True) -> Any:
         return real([*plugins, Spy()], load_entrypoints=load_entrypoints)
 
-    monkeypatch.setattr("session_history.history.make_plugin_manager", with_spy)
+    monkeypatch.setattr("session_history._history.make_plugin_manager", with_spy)
     run("--db", db, "prune", "--max-sessions", "1")
     assert seen == ["max_sessions:['old']"]
 

@@ -4,6 +4,7 @@ import session_history
 
 EXPECTED = {
     "ChatMessage",
+    "ConnectionLostError",
     "DatabaseError",
     "HistoryConfig",
     "HookError",
@@ -23,6 +24,7 @@ EXPECTED = {
     "ToolCall",
     "Usage",
     "hookimpl",
+    "run_sync",
 }
 
 
@@ -34,7 +36,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_every_error_derives_from_session_history_error_and_is_documented() -> None:
-    from session_history import errors
+    from session_history import _errors as errors
 
     for name in errors.__all__:
         cls = getattr(errors, name)

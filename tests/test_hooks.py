@@ -19,7 +19,7 @@ from session_history import (
     hookimpl,
 )
 from session_history import hookspecs as hookspecs_module
-from session_history.plugins import call_hook, make_plugin_manager
+from session_history._plugins import call_hook, make_plugin_manager
 
 from .helpers import session, text, turn
 
@@ -288,4 +288,4 @@ async def test_entry_point_plugins_stay_out_when_disabled(
 
 async def test_call_hook_with_no_implementations_does_nothing() -> None:
     pm = make_plugin_manager(load_entrypoints=False)
-    await call_hook(pm, "session_history_deleted", history=None, session_id="x")
+    await call_hook(pm.hook.session_history_deleted, history=None, session_id="x")

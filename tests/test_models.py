@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from session_history import ChatMessage, HistoryConfig, Role, Session, ToolCall, Usage
-from session_history.config import default_db_path
-from session_history.models import message_counts
+from session_history._config import default_db_path
+from session_history._models import message_counts
 
 
 def test_roles_accept_plain_strings_in_any_case() -> None:

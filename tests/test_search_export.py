@@ -15,8 +15,8 @@ from session_history import (
     ToolCall,
     Usage,
 )
-from session_history.backends.sqlite_schema import MIGRATIONS_TABLE
-from session_history.search import fold
+from session_history._backends.sqlite.schema import MIGRATIONS_TABLE
+from session_history._search import fold
 
 from .helpers import full_message, session, text, turn
 
@@ -158,7 +158,7 @@ async def test_the_index_holds_exactly_the_stored_messages(history: SessionHisto
         stored = [r[0] for r in conn.execute("SELECT id FROM messages ORDER BY id")]
         return indexed, stored
 
-    indexed, stored = await backend._run(check)  # type: ignore[attr-defined]
+    indexed, stored = await backend._db.write(check)  # type: ignore[attr-defined]
     assert indexed == stored and len(stored) == 4  # "fourth" (4) and "deploy" (0) kept
 
 

@@ -24,8 +24,8 @@ from session_history import (
     SessionHistory,
     Usage,
 )
-from session_history.backends.sqlite_schema import MIGRATIONS_TABLE, migrations
-from session_history.migrations import Migrations
+from session_history._backends.sqlite.schema import MIGRATIONS_TABLE, migrations
+from session_history._migrations import Migrations
 
 from .helpers import session, turn
 

@@ -23,7 +23,7 @@ from session_history import (
     SyncSessionHistory,
     ToolCall,
 )
-from session_history.backends.postgres import with_schema
+from session_history.testing import with_schema
 
 from .conftest import POSTGRES_ENV, drop_schema
 

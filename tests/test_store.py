@@ -467,6 +467,9 @@ async def test_an_unclosed_history_warns(config: HistoryConfig) -> None:
         warnings.simplefilter("always")
         del history
         gc.collect()
+    # The driver's finaliser stops its worker thread, which then reports to this loop: let it,
+    # before the test's loop closes under it.
+    await asyncio.sleep(0.2)
     assert any(
         issubclass(w.category, ResourceWarning) and "SessionHistory" in str(w.message)
         for w in caught
@@ -532,3 +535,71 @@ async def test_popped_messages_are_not_found_by_search(history: SessionHistory) 
     await history.pop_messages("s")
     hits = await history.search("zebra")
     assert [(h.session_id, h.seq) for h in hits] == [("s", 0)]
+
+
+# -- fidelity: every value comes back exactly ------------------------------------------------------
+
+NUMBERS = {
+    "big_float": 2.370152117863423e16,
+    "huge": 1e308,
+    "negative_zero": -0.0,
+    "tiny": 5e-324,
+    "int": 12345678901234567890,
+    "float_integral": 3.0,
+}
+
+
+async def test_every_json_number_comes_back_with_its_type_and_sign(history: SessionHistory) -> None:
+    import json
+
+    message = ChatMessage(
+        role="assistant",
+        content="numbers",
+        tool_calls=[{"id": "c1", "name": "f", "arguments": dict(NUMBERS)}],  # type: ignore[list-item]
+        tool_metadata=dict(NUMBERS),
+        metadata={"numbers": dict(NUMBERS)},
+    )
+    usage = Usage(input_tokens=1, output_tokens=2, total_tokens=3, cost=0.1, details=dict(NUMBERS))
+    await history.create_session(
+        session("s", messages=[message], usage=usage, metadata={"numbers": dict(NUMBERS)})
+    )
+    await history.append_messages("s", [message])
+    loaded = await history.load_session("s")
+    assert loaded is not None
+    for got in loaded.messages:
+        assert got.model_dump_json() == message.model_dump_json()
+        negative_zero = got.metadata["numbers"]["negative_zero"]  # type: ignore[index,call-overload]
+        assert str(negative_zero) == "-0.0"
+    assert json.dumps(loaded.metadata) == json.dumps({"numbers": NUMBERS})
+    assert loaded.usage is not None
+    assert json.dumps(loaded.usage.model_dump()) == json.dumps(usage.model_dump())
+    [exported] = [json.loads(line) async for line in history.export_jsonl()]
+    for numbers in (exported["metadata"]["numbers"], exported["messages"][0]["tool_metadata"]):
+        assert [(type(v), repr(v)) for v in numbers.values()] == [
+            (type(v), repr(v)) for v in NUMBERS.values()
+        ]
+
+
+async def test_usage_is_added_as_python_adds_it(history: SessionHistory) -> None:
+    """Integers stay integers, floats stay floats (3.0 is not 3), nested details merge."""
+    first = Usage(input_tokens=1, cost=0.1, seconds=1.5, details={"cached": 2, "ratio": 0.5})
+    second = Usage(input_tokens=2, cost=0.2, seconds=1.5, details={"cached": 3, "new": 1.0})
+    await history.create_session(session("s", usage=first))
+    await history.append_messages("s", [text("user", "x")], usage=second)
+    await history.append_messages("s", [text("user", "y")], usage=Usage(flag=True, note=None))
+    summary = await history.get_summary("s")
+    assert summary is not None and summary.usage is not None
+    expected = first + second + Usage(flag=True, note=None)
+    assert summary.usage.model_dump() == expected.model_dump()
+    assert summary.usage.model_dump_json() == expected.model_dump_json()
+
+
+async def test_the_nul_character_in_messages_is_kept(history: SessionHistory) -> None:
+    message = ChatMessage(
+        role="user", content="a\x00b", metadata={"k\x00": "v\x00"}, tool_metadata="\x00"
+    )
+    await history.create_session(session("s", messages=[message]))
+    await history.append_messages("s", [message])
+    loaded = await history.load_session("s")
+    assert loaded is not None and loaded.messages == [message, message]
+    assert [h.seq for h in await history.search("a")] in ([0, 1], [1, 0])

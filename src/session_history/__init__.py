@@ -1,12 +1,18 @@
 """session-history: a durable, searchable store of AI-agent chat sessions.
 
-The public names are re-exported here; the work lives in modules named for what they hold:
-``models`` (the data), ``config``, ``history`` (the async store), ``sync`` (its blocking door),
-``hookspecs`` and ``plugins`` (extension), ``errors``, ``migrations`` and ``backends`` (storage).
+The public API is what this module exports, plus :mod:`session_history.hookspecs` (the hooks
+plugins implement), :mod:`session_history.testing` (helpers for test suites) and the
+``session-history`` command. The work lives in private modules named for what they hold:
+``_models`` (the data), ``_config``, ``_history`` (the async store), ``_sync`` (its blocking
+door), ``_background`` (the loop behind every blocking door), ``_plugins`` (the plugin manager),
+``_errors``, ``_search`` (the query language), ``_codec`` (stored JSON), ``_urls``,
+``_migrations`` and ``_backends`` (storage).
 """
 
-from .config import HistoryConfig
-from .errors import (
+from ._background import run_sync
+from ._config import HistoryConfig
+from ._errors import (
+    ConnectionLostError,
     DatabaseError,
     HookError,
     InvalidQueryError,
@@ -18,13 +24,14 @@ from .errors import (
     SessionNotFoundError,
     StoreClosedError,
 )
-from .history import SessionHistory
+from ._history import SessionHistory
+from ._models import ChatMessage, Role, Session, SessionSummary, ToolCall, Usage
+from ._sync import SyncSessionHistory
 from .hookspecs import hookimpl
-from .models import ChatMessage, Role, Session, SessionSummary, ToolCall, Usage
-from .sync import SyncSessionHistory
 
 __all__ = [
     "ChatMessage",
+    "ConnectionLostError",
     "DatabaseError",
     "HistoryConfig",
     "HookError",
@@ -44,4 +51,5 @@ __all__ = [
     "ToolCall",
     "Usage",
     "hookimpl",
+    "run_sync",
 ]

@@ -21,12 +21,12 @@ from typing import IO, Any, TypeVar
 import click
 import platformdirs
 
-from . import render
-from .config import DB_ENV_VAR, HistoryConfig, default_db_path
-from .errors import SessionHistoryError
-from .models import ImportReport
-from .plugins import ENTRYPOINT_GROUP, make_plugin_manager
-from .sync import SyncSessionHistory
+from . import _render as render
+from ._config import DB_ENV_VAR, HistoryConfig, default_db_path
+from ._errors import SessionHistoryError
+from ._models import ImportReport
+from ._plugins import ENTRYPOINT_GROUP, make_plugin_manager
+from ._sync import SyncSessionHistory
 
 __all__ = ["cli", "main"]
 
@@ -424,7 +424,7 @@ def plugins_command(as_json: bool) -> None:
 )
 def demo_command(path: Path | None) -> None:
     """Record a few example agent sessions, with a printing hook plugin, and list them."""
-    from .demo import run_demo
+    from ._demo import run_demo
 
     if path is None:
         path = platformdirs.user_data_path("session-history", appauthor=False) / "demo.db"

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Literal
 import pluggy
 
 if TYPE_CHECKING:
-    from .history import SessionHistory
-    from .models import ChatMessage, SessionSummary
+    from ._history import SessionHistory
+    from ._models import ChatMessage, SessionSummary
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 

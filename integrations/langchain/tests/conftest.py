@@ -12,7 +12,7 @@ import pytest
 
 from pytest_session_history.store import drop_schema
 from session_history import HistoryConfig, SessionHistory
-from session_history.backends.postgres import with_schema
+from session_history.testing import with_schema
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

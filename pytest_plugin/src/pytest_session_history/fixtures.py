@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from session_history import SessionHistory, SyncSessionHistory
-from session_history.backends import postgres
+from session_history.testing import with_schema
 
 from .builders import SessionFactory
 from .options import database_url, keep_databases
@@ -55,7 +55,7 @@ def session_history_db(
     url = database_url(request.config)
     if url is not None:
         schema = f"pytest_{uuid.uuid4().hex[:16]}"
-        request.node.stash[DB_KEY] = where = postgres.with_schema(url, schema)
+        request.node.stash[DB_KEY] = where = with_schema(url, schema)
         yield where
         if not keep_databases(request.config):
             drop_schema(url, schema)

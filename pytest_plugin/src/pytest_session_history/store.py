@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
-from session_history.sync import run_sync
+from session_history import HistoryConfig, SessionHistory, SyncSessionHistory, run_sync, testing
 
 __all__ = [
     "DB_KEY",
@@ -54,9 +53,7 @@ def remove_database(path: Path) -> None:
 
 def drop_schema(url: str, schema: str) -> None:
     """Drop a test's PostgreSQL schema, with everything in it."""
-    from session_history.backends import postgres
-
-    run_sync(postgres.drop_schema, postgres.with_schema(url, schema))
+    testing.drop_schema(testing.with_schema(url, schema))
 
 
 @contextlib.contextmanager

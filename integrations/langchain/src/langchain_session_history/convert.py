@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.messages import (
@@ -34,7 +35,6 @@ from langchain_core.messages import (
 from langchain_core.messages import ChatMessage as LangChainChatMessage
 
 from session_history import ChatMessage, Role, ToolCall, Usage
-from session_history.models import utc_now
 
 __all__ = ["LANGCHAIN_KEY", "from_chat_message", "to_chat_message", "usage_of"]
 
@@ -77,7 +77,7 @@ def to_chat_message(message: BaseMessage) -> ChatMessage:
     fields: dict[str, Any] = {
         "name": data.pop("name", None),
         "id": data.pop("id", None),
-        "timestamp": utc_now(),
+        "timestamp": datetime.now(UTC),
     }
     if lc_type == "chat":
         role = str(data["role"])  # kept in the leftovers too: it may be a custom role

@@ -18,8 +18,8 @@ from session_history import (
     SessionNotFoundError,
     SyncSessionHistory,
     Usage,
+    run_sync,
 )
-from session_history.sync import run_sync
 
 from .convert import from_chat_message, to_chat_message, usage_of
 

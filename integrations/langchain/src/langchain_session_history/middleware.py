@@ -22,8 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from session_history import SessionHistory, SyncSessionHistory
-from session_history.sync import run_sync
+from session_history import SessionHistory, SyncSessionHistory, run_sync
 
 from .history import append_or_create
 

@@ -7,6 +7,7 @@ Catch :class:`SessionHistoryError` to catch them all::
     │   ├── NotADatabaseError         the file is not SQLite, or not ours
     │   ├── SchemaTooNewError         written by a newer session-history
     │   ├── MigrationError            an upgrade of the schema failed (nothing changed)
+    │   ├── ConnectionLostError       the connection to the server was lost: try again
     │   └── StoreClosedError          the store was used after close()
     ├── SessionNotFoundError          no session with that id (.session_id)
     ├── SessionExistsError            create_session of an id already stored (.session_id)
@@ -21,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ConnectionLostError",
     "DatabaseError",
     "HookError",
     "InvalidQueryError",
@@ -62,6 +64,11 @@ class SchemaTooNewError(DatabaseError):
 
 class MigrationError(DatabaseError):
     """A schema migration failed; that step was rolled back, so no data changed."""
+
+
+class ConnectionLostError(DatabaseError):
+    """The connection to the database server was lost (or could not be made); the call may be
+    retried, and the next one opens a new connection."""
 
 
 class StoreClosedError(DatabaseError):

@@ -15,15 +15,15 @@ import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import pluggy
 from pydantic import ValidationError
 
-from .backends import Backend, ListQuery, open_backend
-from .config import HistoryConfig
-from .errors import InvalidQueryError, StoreClosedError
-from .models import (
+from ._backends import Backend, ListQuery, open_backend
+from ._config import HistoryConfig
+from ._errors import InvalidQueryError, StoreClosedError
+from ._models import (
     ChatMessage,
     ExportedSession,
     HistoryStats,
@@ -34,13 +34,10 @@ from .models import (
     Usage,
     utc_now,
 )
-from .plugins import call_hook, has_implementations, make_plugin_manager
-from .search import parse_query
+from ._plugins import call_hook, make_plugin_manager
+from ._search import parse_query
 
 __all__ = ["SessionHistory"]
-
-_SAVED = "session_history_saved"
-_POPPED = "session_history_popped"
 
 
 class SessionHistory:
@@ -64,7 +61,7 @@ class SessionHistory:
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_entrypoints=self.config.load_entrypoint_plugins
         )
-        self._backend: Backend | None = open_backend(self.config) if self.config.enabled else None
+        self._backend: Backend = open_backend(self.config)
         self._open = False
         self._closed = False
         self._open_lock = threading.Lock()
@@ -75,7 +72,7 @@ class SessionHistory:
     @property
     def is_enabled(self) -> bool:
         """Whether this history stores anything."""
-        return self._backend is not None
+        return self.config.enabled
 
     @property
     def is_open(self) -> bool:
@@ -88,7 +85,7 @@ class SessionHistory:
         Methods open the history on first use too; ``async with`` or ``open()`` just make the
         moment explicit (and the errors of a bad path surface there).
         """
-        if self._backend is None or self._open:
+        if not self.config.enabled or self._open:
             return self
         if self._closed:
             raise StoreClosedError(
@@ -115,10 +112,8 @@ class SessionHistory:
         opening.set_result(None)
         return self
 
-    async def _ready(self) -> Backend | None:
-        """The backend, opened on first use; None when the history is disabled."""
-        if self._backend is None:
-            return None
+    async def _ready(self) -> Backend:
+        """The backend, opened on first use (a disabled history's answers as the reference's)."""
         if not self._open:
             await self.open()
         return self._backend
@@ -126,7 +121,7 @@ class SessionHistory:
     async def close(self) -> None:
         """Close the database. Safe to call more than once; the history cannot be reused."""
         self._closed = True
-        if self._backend is not None and self._open:
+        if self._open:
             self._open = False
             await self._backend.close()
 
@@ -151,8 +146,7 @@ class SessionHistory:
             )
 
     def __repr__(self) -> str:
-        where = self._backend.location if self._backend is not None else "disabled"
-        return f"<SessionHistory {where}>"
+        return f"<SessionHistory {self._backend.location}>"
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -163,11 +157,9 @@ class SessionHistory:
             SessionExistsError: a session with this id is already stored.
         """
         backend = await self._ready()
-        if backend is None:
-            return
-        summary = await backend.create_session(session, want_summary=self._wants(_SAVED))
+        summary = await backend.create_session(session, want_summary=self._wants_saved)
         if summary is not None:
-            await self._saved(summary, session.messages, "create")
+            await self._fire_saved(summary, session.messages, "create")
 
     async def save_session(self, session: Session) -> None:
         """Store ``session``, replacing any stored session with the same id.
@@ -176,11 +168,9 @@ class SessionHistory:
         each turn), only the new messages are written.
         """
         backend = await self._ready()
-        if backend is None:
-            return
-        result = await backend.save_session(session, want_summary=self._wants(_SAVED))
+        result = await backend.save_session(session, want_summary=self._wants_saved)
         if result.summary is not None:
-            await self._saved(result.summary, result.new_messages, "save")
+            await self._fire_saved(result.summary, result.new_messages, "save")
 
     async def append_messages(
         self,
@@ -200,13 +190,11 @@ class SessionHistory:
             SessionNotFoundError: no session with this id is stored.
         """
         backend = await self._ready()
-        if backend is None:
-            return
         summary = await backend.append_messages(
-            session_id, messages, usage=usage, want_summary=self._wants(_SAVED)
+            session_id, messages, usage=usage, want_summary=self._wants_saved
         )
         if summary is not None:
-            await self._saved(summary, messages, "append")
+            await self._fire_saved(summary, messages, "append")
 
     async def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
         """Remove the last ``n`` messages of a session, atomically, and return them in order.
@@ -222,35 +210,24 @@ class SessionHistory:
         if n < 0:
             raise InvalidQueryError(f"n must be 0 or more, not {n}")
         backend = await self._ready()
-        if backend is None or n == 0:
+        if n == 0:
             return []
-        popped, summary = await backend.pop_messages(
-            session_id, n, want_summary=self._wants(_POPPED)
-        )
-        if summary is not None and popped:
-            await call_hook(
-                self.plugin_manager, _POPPED, history=self, summary=summary, popped=popped
-            )
-        return popped
+        result = await backend.pop_messages(session_id, n, want_summary=self._wants_popped)
+        if result.summary is not None and result.popped:
+            await self._fire_popped(result.summary, result.popped)
+        return result.popped
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session and its messages; False when there was no such session."""
         backend = await self._ready()
-        if backend is None:
-            return False
         deleted = await backend.delete_session(session_id)
         if deleted:
-            await call_hook(
-                self.plugin_manager, "session_history_deleted", history=self, session_id=session_id
-            )
+            await self._fire_deleted(session_id)
         return deleted
 
     async def enforce_max_sessions(self) -> int:
         """Prune by the config: drop sessions older than ``max_age``, then all but the
         ``max_sessions`` most recently updated. Returns how many were pruned."""
-        backend = await self._ready()
-        if backend is None:
-            return 0
         pruned = await self.prune(
             max_sessions=self.config.max_sessions, max_age=self.config.max_age
         )
@@ -267,8 +244,6 @@ class SessionHistory:
         newest, in one transaction. Returns the removed sessions (with ``dry_run``, the ones that
         would be removed, removing nothing and firing no hook)."""
         backend = await self._ready()
-        if backend is None:
-            return []
         if max_sessions is not None and max_sessions < 0:
             raise InvalidQueryError(f"max_sessions must be 0 or more, not {max_sessions}")
         older_than = utc_now() - max_age if max_age is not None else None
@@ -277,13 +252,7 @@ class SessionHistory:
         )
         if not dry_run:
             for result in results:
-                await call_hook(
-                    self.plugin_manager,
-                    "session_history_pruned",
-                    history=self,
-                    pruned=result.pruned,
-                    reason=result.reason,
-                )
+                await self._fire_pruned(result.pruned, result.reason)
         return [summary for result in results for summary in result.pruned]
 
     # -- reads -------------------------------------------------------------------------------
@@ -291,8 +260,6 @@ class SessionHistory:
     async def load_session(self, session_id: str) -> Session | None:
         """The session with all its messages in order, or None."""
         backend = await self._ready()
-        if backend is None:
-            return None
         return await backend.load_session(session_id)
 
     async def load_messages(self, session_id: str, *, last: int | None = None) -> list[ChatMessage]:
@@ -306,15 +273,13 @@ class SessionHistory:
         if last is not None and last < 0:
             raise InvalidQueryError(f"last must be 0 or more, not {last}")
         backend = await self._ready()
-        if backend is None or last == 0:
+        if last == 0:
             return []
         return await backend.load_messages(session_id, last)
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary (counts, usage, times) without reading its messages, or None."""
         backend = await self._ready()
-        if backend is None:
-            return None
         return await backend.get_summary(session_id)
 
     async def list_sessions(
@@ -341,8 +306,6 @@ class SessionHistory:
             updated_until: Only sessions updated before this time.
         """
         backend = await self._ready()
-        if backend is None:
-            return []
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidQueryError("limit and offset must be 0 or more")
         query = ListQuery(
@@ -363,8 +326,6 @@ class SessionHistory:
     async def session_count(self) -> int:
         """How many sessions are stored."""
         backend = await self._ready()
-        if backend is None:
-            return 0
         return await backend.session_count()
 
     # -- search, stats, export, import ----------------------------------------------------------
@@ -396,28 +357,11 @@ class SessionHistory:
         if limit < 1:
             raise InvalidQueryError(f"limit must be 1 or more, not {limit}")
         backend = await self._ready()
-        if backend is None:
-            return []
         return await backend.search(terms, agent_name=agent_name, limit=limit, highlight=highlight)
 
     async def stats(self) -> HistoryStats:
         """Counts of sessions, messages, turns, tool calls and tokens, per agent and model."""
         backend = await self._ready()
-        if backend is None:
-            return HistoryStats(
-                sessions=0,
-                messages=0,
-                turns=0,
-                tool_calls=0,
-                input_tokens=0,
-                output_tokens=0,
-                total_tokens=0,
-                sessions_by_agent={},
-                sessions_by_model={},
-                oldest_update=None,
-                newest_update=None,
-                size_bytes=None,
-            )
         return await backend.stats()
 
     async def export_jsonl(self, *, batch_size: int = 500) -> AsyncIterator[str]:
@@ -426,8 +370,6 @@ class SessionHistory:
         Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
         """
         backend = await self._ready()
-        if backend is None:
-            return
         cursor = 0
         while True:
             batch = await backend.export_batch(cursor, batch_size)
@@ -444,9 +386,7 @@ class SessionHistory:
         Each batch of ``batch_size`` sessions is one transaction.
         """
         report = ImportReport()
-        backend = await self._ready()
-        if backend is None:
-            return report
+        await self._ready()
         batch: list[ExportedSession] = []
         # While one batch is written (on the database's thread, which releases the GIL), the
         # next one is parsed here: the two halves of an import overlap instead of alternating.
@@ -477,8 +417,7 @@ class SessionHistory:
         return report
 
     async def _import_batch(self, batch: list[ExportedSession], report: ImportReport) -> None:
-        assert self._backend is not None  # import_jsonl opened it
-        outcomes = await self._backend.import_sessions(batch, want_summary=self._wants(_SAVED))
+        outcomes = await self._backend.import_sessions(batch, want_summary=self._wants_saved)
         for outcome in outcomes:
             if outcome.outcome == "added":
                 report.added += 1
@@ -488,24 +427,58 @@ class SessionHistory:
                 report.unchanged += 1
         for outcome in outcomes:
             if outcome.summary is not None:
-                operation = "create" if outcome.outcome == "added" else "save"
-                await self._saved(outcome.summary, outcome.messages, operation)
+                await self._fire_saved(
+                    outcome.summary,
+                    outcome.messages,
+                    "create" if outcome.outcome == "added" else "save",
+                )
 
-    # -- hooks -------------------------------------------------------------------------------
+    # -- hooks: each fires after its write committed (see hookspecs) -------------------------
 
-    def _wants(self, hook: str) -> bool:
-        return has_implementations(self.plugin_manager, hook)
+    @property
+    def _wants_saved(self) -> bool:
+        """Whether a plugin will receive the summary: the backend reads it back only then."""
+        return bool(self.plugin_manager.hook.session_history_saved.get_hookimpls())
 
-    async def _saved(
-        self, summary: SessionSummary, new_messages: Sequence[ChatMessage], operation: str
+    @property
+    def _wants_popped(self) -> bool:
+        return bool(self.plugin_manager.hook.session_history_popped.get_hookimpls())
+
+    async def _fire_saved(
+        self,
+        summary: SessionSummary,
+        new_messages: Sequence[ChatMessage],
+        operation: Literal["create", "save", "append"],
     ) -> None:
         await call_hook(
-            self.plugin_manager,
-            _SAVED,
+            self.plugin_manager.hook.session_history_saved,
             history=self,
             summary=summary,
             new_messages=list(new_messages),
             operation=operation,
+        )
+
+    async def _fire_popped(self, summary: SessionSummary, popped: list[ChatMessage]) -> None:
+        await call_hook(
+            self.plugin_manager.hook.session_history_popped,
+            history=self,
+            summary=summary,
+            popped=popped,
+        )
+
+    async def _fire_pruned(
+        self, pruned: list[SessionSummary], reason: Literal["max_sessions", "max_age"]
+    ) -> None:
+        await call_hook(
+            self.plugin_manager.hook.session_history_pruned,
+            history=self,
+            pruned=pruned,
+            reason=reason,
+        )
+
+    async def _fire_deleted(self, session_id: str) -> None:
+        await call_hook(
+            self.plugin_manager.hook.session_history_deleted, history=self, session_id=session_id
         )
 
 

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from .config import HistoryConfig
+from ._config import HistoryConfig
+from ._models import ChatMessage, Session, SessionSummary, ToolCall, Usage, utc_now
+from ._sync import SyncSessionHistory
 from .hookspecs import hookimpl
-from .models import ChatMessage, Session, SessionSummary, ToolCall, Usage, utc_now
-from .sync import SyncSessionHistory
 
 __all__ = ["DEMO_MAX_SESSIONS", "PrintingPlugin", "run_demo"]
 

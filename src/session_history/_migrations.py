@@ -21,28 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from .errors import SchemaTooNewError
+from ._errors import SchemaTooNewError
 
 __all__ = ["Migration", "Migrations"]
 
 C = TypeVar("C")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class Migration(Generic[C]):
+class Migration(Generic[C, R]):
     """One step of a schema's history."""
 
     name: str
-    apply: Callable[[C], object]
+    apply: Callable[[C], R]
 
 
-class Migrations(Generic[C]):
-    """The ordered migrations of one backend; ``C`` is what a step receives (a connection)."""
+class Migrations(Generic[C, R]):
+    """The ordered migrations of one backend: each step takes a ``C`` (a connection) and returns
+    an ``R`` (``None``, or an awaitable for an async driver)."""
 
     def __init__(self) -> None:
-        self._steps: list[Migration[C]] = []
+        self._steps: list[Migration[C, R]] = []
 
-    def __call__(self, fn: Callable[[C], object]) -> Callable[[C], object]:
+    def __call__(self, fn: Callable[[C], R]) -> Callable[[C], R]:
         name = fn.__name__
         if any(step.name == name for step in self._steps):
             raise ValueError(
@@ -51,17 +53,14 @@ class Migrations(Generic[C]):
         self._steps.append(Migration(name, fn))
         return fn
 
-    def __iter__(self) -> Iterator[Migration[C]]:
+    def __iter__(self) -> Iterator[Migration[C, R]]:
         return iter(self._steps)
-
-    def __len__(self) -> int:
-        return len(self._steps)
 
     @property
     def names(self) -> list[str]:
         return [step.name for step in self._steps]
 
-    def pending(self, applied: Collection[str]) -> list[Migration[C]]:
+    def pending(self, applied: Collection[str]) -> list[Migration[C, R]]:
         """The steps not yet applied, in order."""
         return [step for step in self._steps if step.name not in applied]
 

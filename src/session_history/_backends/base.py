@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from ..models import (
+from .._models import (
     ChatMessage,
     ExportedSession,
     HistoryStats,
@@ -21,9 +21,17 @@ from ..models import (
     SessionSummary,
     Usage,
 )
-from ..search import Term
+from .._search import Term
 
-__all__ = ["Backend", "ExportBatch", "ImportOutcome", "ListQuery", "PruneResult", "SaveResult"]
+__all__ = [
+    "Backend",
+    "ExportBatch",
+    "ImportOutcome",
+    "ListQuery",
+    "PopResult",
+    "PruneResult",
+    "SaveResult",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,15 @@ class SaveResult:
 
     summary: SessionSummary | None
     new_messages: Sequence[ChatMessage]
+
+
+@dataclass(frozen=True)
+class PopResult:
+    """What a pop removed (oldest first) and the summary after it (when asked for and something
+    was removed)."""
+
+    popped: list[ChatMessage]
+    summary: SessionSummary | None
 
 
 @dataclass(frozen=True)
@@ -79,7 +96,7 @@ class Backend(Protocol):
     the facade needs only when a hook will receive it."""
 
     location: str
-    """Where the data lives, for messages (a path or a URL without its password)."""
+    """Where the data lives, for messages (a path, a URL without its password, or "disabled")."""
 
     async def open(self) -> None: ...
 
@@ -107,12 +124,9 @@ class Backend(Protocol):
         """Append in order after the stored messages; SessionNotFoundError if missing."""
         ...
 
-    async def pop_messages(
-        self, session_id: str, n: int, *, want_summary: bool
-    ) -> tuple[list[ChatMessage], SessionSummary | None]:
-        """Remove the last ``n`` messages of a session in one transaction and return them in
-        order, with the summary after the removal (when asked for and something was removed).
-        A missing session gives ``([], None)``."""
+    async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
+        """Remove the last ``n`` messages of a session in one transaction; a missing session
+        removes nothing."""
         ...
 
     async def load_session(self, session_id: str) -> Session | None: ...

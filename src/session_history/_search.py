@@ -15,8 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .errors import InvalidQueryError
-from .models import ChatMessage
+from ._errors import InvalidQueryError
+from ._models import ChatMessage
 
 __all__ = ["Term", "fold", "fts5_query", "parse_query", "search_text"]
 

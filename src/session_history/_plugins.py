@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
-from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .errors import HookError
+from ._errors import HookError
 
 __all__ = ["ENTRYPOINT_GROUP", "call_hook", "make_plugin_manager"]
 
@@ -33,8 +32,9 @@ def make_plugin_manager(
     return pm
 
 
-async def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
-    """Call every implementation of hook ``name``, awaiting those that are ``async``.
+async def call_hook(caller: pluggy.HookCaller, **kwargs: object) -> None:
+    """Call every implementation of a hook (``pm.hook.<name>``), awaiting those that are
+    ``async``.
 
     We walk the implementations ourselves, in the order pluggy's own call would use, instead of
     calling ``pm.hook.<name>(...)``: pluggy stops at the first error and drops the coroutines
@@ -42,7 +42,7 @@ async def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
     say which plugin raised. Here every implementation runs, and the first error is raised as a
     :class:`HookError` that names its plugin.
     """
-    caller = getattr(pm.hook, name)
+    name = caller.name
     errors: list[BaseException] = []
     failed_plugin = ""
     for impl in reversed(caller.get_hookimpls()):
@@ -62,8 +62,3 @@ async def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
             errors.append(exc)
     if errors:
         raise HookError(name, failed_plugin, errors) from errors[0]
-
-
-def has_implementations(pm: pluggy.PluginManager, name: str) -> bool:
-    """Whether any plugin implements hook ``name`` (lets the store skip building its payload)."""
-    return bool(getattr(pm.hook, name).get_hookimpls())

@@ -10,6 +10,8 @@ from typing import Any
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ._urls import is_url, redact_url
+
 __all__ = ["DB_ENV_VAR", "HistoryConfig", "default_db_path"]
 
 DB_ENV_VAR = "SESSION_HISTORY_DB"
@@ -54,10 +56,10 @@ class HistoryConfig(BaseModel):
         if isinstance(data, dict):
             given = data.get("db_path")
             env = os.environ.get(DB_ENV_VAR)
-            if isinstance(given, str) and _is_url(given):
+            if isinstance(given, str) and is_url(given):
                 data = {**data, "url": given}
                 data.pop("db_path")
-            elif given is None and data.get("url") is None and env and _is_url(env):
+            elif given is None and data.get("url") is None and env and is_url(env):
                 data = {**data, "url": env}
         return data
 
@@ -65,12 +67,5 @@ class HistoryConfig(BaseModel):
     def location(self) -> str:
         """Where the data lives, for people: the file, or the URL without its password."""
         if self.url is not None:
-            from .backends.postgres import redact_url
-
             return redact_url(self.url)
         return str(self.db_path)
-
-
-def _is_url(value: str) -> bool:
-    """Whether a database "path" is a PostgreSQL URL (the one place this is decided)."""
-    return value.split(":", 1)[0] in {"postgres", "postgresql"}

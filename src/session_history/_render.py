@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from .models import ChatMessage, HistoryStats, SearchHit, Session, SessionSummary
+from ._models import ChatMessage, HistoryStats, SearchHit, Session, SessionSummary
 
 __all__ = [
     "MARK",

@@ -1,38 +1,27 @@
-"""The blocking door: :class:`SyncSessionHistory`, for scripts and synchronous code, and
-:func:`run_sync`, which integrations use for their own synchronous doors.
+"""The blocking door: :class:`SyncSessionHistory`, for scripts and synchronous code.
 
-Neither holds logic of its own. They run coroutines of a :class:`~session_history.SessionHistory`
-on one event loop in a background thread and wait for the result, so both doors share one
-implementation. A call is one hand-off (``asyncio.run_coroutine_threadsafe``), which also carries
-the caller's context variables; anyio's blocking portal, used before, makes two per call (it
-spawns the task through a second round trip to the loop): twice the cost (bench/bench_sync_door.py).
-
-Because that loop is not the caller's, a call works from plain code and from a thread whose
-event loop is running alike (that loop waits; nothing deadlocks). This works because the store
-keeps no state bound to an event loop: each operation is handed to aiosqlite's worker thread, and
-aiosqlite answers on whichever loop asked.
-
-The background loop is shared by the whole process, started on first use, and runs in a daemon
-thread, so it never keeps the process from exiting; what must be closed is the store itself.
+It holds no logic of its own: each method runs the coroutine of the same name of a
+:class:`~session_history.SessionHistory` on the shared background loop and waits for the result
+(:func:`~session_history._background.run_sync`), so both doors share one implementation. A call
+works from plain code and from a thread whose event loop is running alike, because the store keeps
+no state bound to an event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import ParamSpec, Self, TypeVar
 
 import pluggy
 
-from .config import HistoryConfig
-from .errors import StoreClosedError
-from .history import SessionHistory
-from .models import (
+from ._background import iterate_sync, run_sync
+from ._config import HistoryConfig
+from ._errors import StoreClosedError
+from ._history import SessionHistory
+from ._models import (
     ChatMessage,
     HistoryStats,
     ImportReport,
@@ -42,88 +31,10 @@ from .models import (
     Usage,
 )
 
-__all__ = ["SyncSessionHistory", "background_loop", "iterate_sync", "run_sync"]
+__all__ = ["SyncSessionHistory"]
 
+P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class _BackgroundLoop:
-    """One event loop in a daemon thread, started lazily."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                ready = threading.Event()
-                loop.call_soon(ready.set)
-                # A daemon: a process-wide loop has no owner to stop it, and must never keep the
-                # interpreter from exiting (what must be closed is the store itself).
-                thread = threading.Thread(
-                    target=loop.run_forever, name="session-history-sync", daemon=True
-                )
-                thread.start()
-                ready.wait()
-                self._loop = loop
-            return self._loop
-
-    def forget(self) -> None:
-        """After fork: the child has no background thread, so start a new one on next use."""
-        self._lock = threading.Lock()
-        self._loop = None
-
-
-_LOOP = _BackgroundLoop()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_LOOP.forget)
-
-
-def background_loop() -> asyncio.AbstractEventLoop:
-    """The shared background event loop (started if needed). Backends whose driver binds
-    connections to a loop keep them on this one, so that sync-door calls, which already run
-    here, reach them without a second hand-off."""
-    return _LOOP.loop()
-
-
-async def _await(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
-    return await fn(*args, **kwargs)
-
-
-def run_sync(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Run ``await fn(*args, **kwargs)`` on the background loop and return its result.
-
-    For synchronous doors onto async code (the LangChain adapter's ``messages`` and
-    ``add_messages`` stand on it). Not callable from async code running on that loop itself.
-    """
-    loop = _LOOP.loop()
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        raise RuntimeError(
-            "a blocking session-history call was made from the session-history background loop "
-            "itself, which would wait on itself forever; await the async method instead"
-        )
-    future = asyncio.run_coroutine_threadsafe(_await(fn, args, kwargs), loop)
-    try:
-        return future.result()
-    except BaseException:
-        # Interrupted while waiting (KeyboardInterrupt): do not leave the call running behind.
-        future.cancel()
-        raise
-
-
-def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
-    """Iterate an async iterator from synchronous code, each step on the background loop."""
-    while True:
-        try:
-            yield run_sync(iterator.__anext__)
-        except StopAsyncIteration:
-            return
 
 
 class SyncSessionHistory:
@@ -200,7 +111,7 @@ class SyncSessionHistory:
     def __repr__(self) -> str:
         return f"<SyncSessionHistory {self.history!r}>"
 
-    def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if not self.is_open:
             raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
         return run_sync(fn, *args, **kwargs)

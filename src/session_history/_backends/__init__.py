@@ -1,0 +1,26 @@
+"""Storage backends: SQLite (embedded, the default), PostgreSQL (a URL), or none (disabled).
+
+:mod:`.base` says what a backend provides; :mod:`.shared` holds what every backend does the same
+way; each backend is a package split by concern.
+"""
+
+from __future__ import annotations
+
+from .._config import HistoryConfig
+from .base import Backend, ListQuery, PopResult, PruneResult, SaveResult
+from .disabled import DisabledBackend
+from .postgres import PostgresBackend
+from .sqlite import SQLiteBackend
+
+__all__ = ["Backend", "ListQuery", "PopResult", "PruneResult", "SaveResult", "open_backend"]
+
+
+def open_backend(config: HistoryConfig) -> Backend:
+    """The backend for ``config``, not yet opened: none when disabled, PostgreSQL for a URL,
+    else SQLite."""
+    timeout = config.busy_timeout.total_seconds()
+    if not config.enabled:
+        return DisabledBackend()
+    if config.url is not None:
+        return PostgresBackend(config.url, busy_timeout=timeout)
+    return SQLiteBackend(config.db_path, busy_timeout=timeout)

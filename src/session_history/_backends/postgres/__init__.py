@@ -1,0 +1,146 @@
+"""The PostgreSQL backend: the same store on a server, for many machines.
+
+Chosen by giving the config a ``postgresql://`` URL (extra ``postgres``: the asyncpg driver).
+Split by concern: :mod:`.connection` (the pool, its loop, the hand-off of each operation),
+:mod:`.schema` (migrations), :mod:`.writes`, :mod:`.reads`, :mod:`.search` (search and
+statistics) and :mod:`.transfer` (export and import). This class prepares each operation's
+parameters on the caller's side (message JSON, search text) and hands it over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..._models import (
+    ChatMessage,
+    ExportedSession,
+    HistoryStats,
+    SearchHit,
+    Session,
+    SessionSummary,
+    Usage,
+    message_counts,
+)
+from ..._search import Term
+from ..base import ExportBatch, ImportOutcome, ListQuery, PopResult, PruneResult, SaveResult
+from ..shared import DollarParams, list_sql, message_rows, prune_rules
+from . import reads, search, transfer, writes
+from .connection import PostgresConnection, ident
+from .reads import SUMMARY_JSON
+from .schema import upgrade
+from .writes import MessageColumns, SessionRow
+
+if TYPE_CHECKING:
+    from .connection import Conn
+
+__all__ = ["PostgresBackend"]
+
+
+class PostgresBackend:
+    """Sessions in a PostgreSQL schema."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+        self._db = PostgresConnection(url, busy_timeout=busy_timeout)
+        self.location = self._db.location
+        self.schema = self._db.schema
+
+    async def open(self) -> None:
+        await self._db.open(self._upgrade)
+
+    async def _upgrade(self, conn: Conn) -> None:
+        await upgrade(conn, self.schema, ident(self.schema), self.location)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create_session(
+        self, session: Session, *, want_summary: bool
+    ) -> SessionSummary | None:
+        row, columns = SessionRow.of(session), MessageColumns.of(message_rows(session.messages))
+        return await self._db.write(writes.create, row, columns, want_summary)
+
+    async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
+        row, columns = SessionRow.of(session), MessageColumns.of(message_rows(session.messages))
+        return await self._db.write(writes.save, row, columns, session.messages, want_summary)
+
+    async def append_messages(
+        self,
+        session_id: str,
+        messages: Sequence[ChatMessage],
+        *,
+        usage: Usage | None,
+        want_summary: bool,
+    ) -> SessionSummary | None:
+        columns = MessageColumns.of(message_rows(messages))
+        turns, tool_calls = message_counts(messages)
+        usage_json = usage.model_dump_json() if usage is not None else None
+        return await self._db.write(
+            writes.append, session_id, columns, turns, tool_calls, usage_json, want_summary
+        )
+
+    async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
+        return await self._db.write(writes.pop, session_id, n, want_summary)
+
+    async def delete_session(self, session_id: str) -> bool:
+        return await self._db.write(writes.delete, session_id)
+
+    async def prune(
+        self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+    ) -> list[PruneResult]:
+        rules = prune_rules(max_sessions, older_than, DollarParams)
+        return await self._db.write(writes.prune, rules, dry_run)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def load_session(self, session_id: str) -> Session | None:
+        return await self._db.read(reads.load, session_id)
+
+    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
+        return await self._db.read(reads.load_messages, session_id, last)
+
+    async def get_summary(self, session_id: str) -> SessionSummary | None:
+        return await self._db.read(reads.get_summary, session_id)
+
+    async def list_sessions(self, query: ListQuery) -> list[SessionSummary]:
+        p = DollarParams()
+        sql = list_sql(query, select=SUMMARY_JSON, table="sessions", p=p)
+        return await self._db.read(reads.select_summaries, sql, p.values)
+
+    async def session_count(self) -> int:
+        return await self._db.read(reads.count)
+
+    # -- search, stats, export and import ------------------------------------------------------
+
+    async def search(
+        self,
+        terms: list[Term],
+        *,
+        agent_name: str | None,
+        limit: int,
+        highlight: tuple[str, str],
+    ) -> list[SearchHit]:
+        sql, params = search.search_sql(terms, agent_name, limit, highlight)
+        return await self._db.read(search.search, sql, params)
+
+    async def stats(self) -> HistoryStats:
+        return await self._db.read(search.stats)
+
+    async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
+        return await self._db.read(transfer.export_batch, cursor, limit)
+
+    async def import_sessions(
+        self, sessions: Sequence[ExportedSession], *, want_summary: bool
+    ) -> list[ImportOutcome]:
+        prepared = [
+            (
+                session,
+                SessionRow.of(session, session.updated_at),
+                MessageColumns.of(message_rows(session.messages)),
+            )
+            for session in sessions
+        ]
+        return await self._db.write(transfer.import_sessions, prepared, want_summary)

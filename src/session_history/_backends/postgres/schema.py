@@ -1,0 +1,211 @@
+"""The PostgreSQL schema, as ordered migrations (the same ideas as the SQLite schema).
+
+Everything lives in one PostgreSQL schema (``session_history`` unless the URL says
+``?schema=...``): ``sessions`` with the summary columns, ``messages`` with one row per message
+(``(session_pk, seq)`` is the order; ``body`` the message as JSON text, exactly as written;
+``search_text`` what :func:`~session_history._search.search_text` makes of it, shown in
+snippets; ``search`` a generated ``tsvector`` of that text folded to unaccented lower case, as
+SQLite's tokenizer folds it, since PostgreSQL's ``unaccent`` needs an extension only a superuser
+can install), and ``migrations``. Session ids sort byte-wise (``COLLATE "C"``), as on SQLite, so
+listing order is the same.
+
+JSON is kept as ``json``, not ``jsonb`` (``m002``): ``jsonb`` normalises numbers (``1e308`` comes
+back as a 309-digit integer, ``-0.0`` as ``0``), while ``json`` keeps the text, so every number
+comes back with its type and sign; it also keeps ``\u0000``, which ``jsonb`` refuses.
+
+Migrations run under a transaction-scoped advisory lock, so servers starting at once apply each
+step exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..._migrations import Migration, Migrations
+from ..shared import migrate
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from .connection import Conn
+
+    Step = tuple[Conn, str]
+    """What a step receives: a connection, and the schema's name quoted as an identifier."""
+
+__all__ = ["migrations", "upgrade"]
+
+migrations: Migrations[Step, Awaitable[None]] = Migrations()
+
+
+@migrations
+async def m001_initial(step: Step) -> None:
+    conn, s = step
+    await conn.execute(
+        f"""
+        CREATE TABLE {s}.sessions (
+            pk bigserial PRIMARY KEY,
+            session_id text COLLATE "C" NOT NULL UNIQUE,
+            agent_name text NOT NULL,
+            model text NOT NULL,
+            started_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            ended_at timestamptz,
+            message_count integer NOT NULL DEFAULT 0,
+            turn_count integer NOT NULL DEFAULT 0,
+            tool_call_count integer NOT NULL DEFAULT 0,
+            usage jsonb,
+            metadata jsonb NOT NULL DEFAULT '{{}}'
+        );
+        CREATE INDEX sessions_by_updated ON {s}.sessions (updated_at DESC, session_id DESC);
+        CREATE INDEX sessions_by_agent
+            ON {s}.sessions (agent_name, updated_at DESC, session_id DESC);
+        CREATE TABLE {s}.messages (
+            id bigserial PRIMARY KEY,
+            session_pk bigint NOT NULL REFERENCES {s}.sessions (pk) ON DELETE CASCADE,
+            seq integer NOT NULL,
+            role text NOT NULL,
+            body jsonb NOT NULL,
+            search_text text NOT NULL,
+            search_key text NOT NULL,
+            search tsvector GENERATED ALWAYS AS (to_tsvector('simple', search_key)) STORED,
+            UNIQUE (session_pk, seq)
+        );
+        CREATE INDEX messages_search ON {s}.messages USING gin (search);
+        """
+    )
+    # Adds token usage the way Usage.__add__ does: numbers summed, objects merged key by key,
+    # anything else replaced. In SQL so that an append stays one statement.
+    await conn.execute(
+        f"""
+        CREATE FUNCTION {s}.add_usage(a jsonb, b jsonb) RETURNS jsonb
+        LANGUAGE plpgsql IMMUTABLE AS $fn$
+        DECLARE
+            result jsonb := coalesce(a, '{{}}'::jsonb);
+            k text;
+            av jsonb;
+            bv jsonb;
+        BEGIN
+            IF b IS NULL THEN
+                RETURN a;
+            END IF;
+            FOR k, bv IN SELECT * FROM jsonb_each(b) LOOP
+                av := result -> k;
+                IF jsonb_typeof(av) = 'number' AND jsonb_typeof(bv) = 'number' THEN
+                    result := jsonb_set(
+                        result,
+                        ARRAY[k],
+                        to_jsonb((av #>> '{{}}')::numeric + (bv #>> '{{}}')::numeric)
+                    );
+                ELSIF jsonb_typeof(av) = 'object' AND jsonb_typeof(bv) = 'object' THEN
+                    result := jsonb_set(result, ARRAY[k], {s}.add_usage(av, bv));
+                ELSIF jsonb_typeof(bv) <> 'null' THEN
+                    result := jsonb_set(result, ARRAY[k], bv);
+                END IF;
+            END LOOP;
+            RETURN result;
+        END
+        $fn$;
+        """
+    )
+
+
+@migrations
+async def m002_exact_json(step: Step) -> None:
+    """JSON as ``json`` (its exact text) instead of ``jsonb``, and token usage added on it."""
+    conn, s = step
+    await conn.execute(
+        f"""
+        ALTER TABLE {s}.messages ALTER COLUMN body TYPE json USING body::json;
+        ALTER TABLE {s}.sessions
+            ALTER COLUMN usage TYPE json USING usage::json,
+            ALTER COLUMN metadata DROP DEFAULT,
+            ALTER COLUMN metadata TYPE json USING metadata::json,
+            ALTER COLUMN metadata SET DEFAULT '{{}}';
+        DROP FUNCTION {s}.add_usage(jsonb, jsonb);
+        """
+    )
+    # Adds token usage the way Usage.__add__ does, on the JSON text: numbers summed (integers
+    # as integers, any float as a float, as Python adds them), objects merged key by key,
+    # anything else replaced by the newer value unless that is null. In SQL so that an append
+    # stays one statement.
+    await conn.execute(
+        f"""
+        CREATE FUNCTION {s}.add_usage_value(a json, b json) RETURNS json
+        LANGUAGE plpgsql IMMUTABLE AS $fn$
+        DECLARE
+            total text;
+        BEGIN
+            IF b IS NULL OR json_typeof(b) = 'null' THEN
+                RETURN a;
+            ELSIF a IS NULL THEN
+                RETURN b;
+            ELSIF json_typeof(a) = 'number' AND json_typeof(b) = 'number' THEN
+                IF a::text ~ '^-?[0-9]+$' AND b::text ~ '^-?[0-9]+$' THEN
+                    RETURN ((a::text)::numeric + (b::text)::numeric)::text::json;
+                END IF;
+                total := ((a::text)::float8 + (b::text)::float8)::text;
+                IF total IN ('Infinity', '-Infinity', 'NaN') THEN
+                    RETURN 'null'::json;  -- as pydantic writes a float that JSON cannot hold
+                ELSIF total !~ '[.eE]' THEN
+                    total := total || '.0';  -- a float stays a float
+                END IF;
+                RETURN total::json;
+            ELSIF json_typeof(a) = 'object' AND json_typeof(b) = 'object' THEN
+                RETURN {s}.add_usage(a, b);
+            END IF;
+            RETURN b;
+        END
+        $fn$;
+        CREATE FUNCTION {s}.add_usage(a json, b json) RETURNS json
+        LANGUAGE sql IMMUTABLE AS $fn$
+            SELECT CASE
+                WHEN b IS NULL THEN a
+                WHEN a IS NULL THEN b
+                ELSE (
+                    SELECT coalesce(json_object_agg(k, v ORDER BY ord), '{{}}'::json)
+                    FROM (
+                        SELECT x.key AS k, {s}.add_usage_value(x.value, b -> x.key) AS v,
+                            x.ord AS ord
+                        FROM json_each(a) WITH ORDINALITY AS x(key, value, ord)
+                        UNION ALL
+                        SELECT y.key, y.value, 1000000 + y.ord
+                        FROM json_each(b) WITH ORDINALITY AS y(key, value, ord)
+                        WHERE a -> y.key IS NULL AND json_typeof(y.value) <> 'null'
+                    ) AS merged
+                )
+            END
+        $fn$;
+        """
+    )
+
+
+async def upgrade(conn: Conn, schema: str, quoted: str, location: str) -> None:
+    """Apply the outstanding migrations to ``schema`` (refusing one newer than this code)."""
+    import asyncpg
+
+    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{quoted}.migrations")
+    applied = (
+        {r["name"] for r in await conn.fetch(f"SELECT name FROM {quoted}.migrations")}
+        if exists
+        else set()
+    )
+
+    async def apply(step: Migration[Step, Awaitable[None]]) -> None:
+        async with conn.transaction():
+            # One server at a time; the others wait here, then find it applied.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"session_history:{schema}"
+            )
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {quoted}.migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL)"
+            )
+            if await conn.fetchval(f"SELECT 1 FROM {quoted}.migrations WHERE name = $1", step.name):
+                return
+            await step.apply((conn, quoted))
+            await conn.execute(
+                f"INSERT INTO {quoted}.migrations (name, applied_at) VALUES ($1, now())", step.name
+            )
+
+    await migrate(migrations, applied, apply, location=location, errors=(asyncpg.PostgresError,))

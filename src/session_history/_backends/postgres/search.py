@@ -1,0 +1,84 @@
+"""Search and statistics on PostgreSQL: the generated ``tsvector`` and the summary columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..._codec import HITS, json_array
+from ..._models import HistoryStats, SearchHit
+from ..._search import Term, fold
+from ..shared import DollarParams
+
+if TYPE_CHECKING:
+    from .connection import Conn
+
+__all__ = ["search", "search_sql", "stats"]
+
+TOTALS = """
+    SELECT count(*) AS sessions, coalesce(sum(message_count), 0) AS messages,
+        coalesce(sum(turn_count), 0) AS turns, coalesce(sum(tool_call_count), 0) AS tool_calls,
+        coalesce(sum((usage ->> 'input_tokens')::numeric), 0)::bigint AS input_tokens,
+        coalesce(sum((usage ->> 'output_tokens')::numeric), 0)::bigint AS output_tokens,
+        coalesce(sum((usage ->> 'total_tokens')::numeric), 0)::bigint AS total_tokens,
+        min(updated_at) AS oldest_update, max(updated_at) AS newest_update,
+        pg_total_relation_size('sessions'::regclass)
+            + pg_total_relation_size('messages'::regclass) AS size_bytes
+    FROM sessions
+"""
+BY_AGENT = """
+    SELECT agent_name, count(*) AS n FROM sessions GROUP BY agent_name ORDER BY n DESC, agent_name
+"""
+BY_MODEL = "SELECT model, count(*) AS n FROM sessions GROUP BY model ORDER BY n DESC, model"
+
+
+def _tsquery(term: Term, p: DollarParams) -> str:
+    """One term as a tsquery over the folded text (the ``search`` column is folded too)."""
+    text = fold(term.text)
+    if term.phrase:
+        return f"phraseto_tsquery('simple', {p(text)})"
+    if term.prefix:
+        return f"to_tsquery('simple', quote_literal(lower({p(text)})) || ':*')"
+    return f"plainto_tsquery('simple', {p(text)})"
+
+
+def search_sql(
+    terms: Sequence[Term], agent_name: str | None, limit: int, highlight: tuple[str, str]
+) -> tuple[str, list[object]]:
+    """The search statement and its parameters: messages matching every term, best first."""
+    p = DollarParams()
+    query = " && ".join(_tsquery(term, p) for term in terms)
+    options = f'StartSel="{highlight[0]}", StopSel="{highlight[1]}", MinWords=8, MaxWords=24'
+    agent = f"AND s.agent_name = {p(agent_name)}" if agent_name is not None else ""
+    sql = f"""
+        WITH q AS (SELECT {query} AS query)
+        SELECT json_build_object(
+            'session_id', s.session_id, 'seq', m.seq, 'role', m.role,
+            'snippet', ts_headline('simple', m.search_text, q.query, {p(options)}),
+            'rank', ts_rank_cd(m.search, q.query),
+            'agent_name', s.agent_name, 'model', s.model)::text
+        FROM q, messages AS m JOIN sessions AS s ON s.pk = m.session_pk
+        WHERE m.search @@ q.query {agent}
+        ORDER BY ts_rank_cd(m.search, q.query) DESC, s.session_id, m.seq
+        LIMIT {p(limit)}
+    """
+    return sql, p.values
+
+
+async def search(conn: Conn, sql: str, params: Sequence[object]) -> list[SearchHit]:
+    return HITS.validate_json(json_array(r[0] for r in await conn.fetch(sql, *params)))
+
+
+async def stats(conn: Conn) -> HistoryStats:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        totals = await conn.fetchrow(TOTALS)
+        by_agent = await conn.fetch(BY_AGENT)
+        by_model = await conn.fetch(BY_MODEL)
+    assert totals is not None
+    return HistoryStats.model_validate(
+        {
+            **dict(totals.items()),
+            "sessions_by_agent": {r["agent_name"]: r["n"] for r in by_agent},
+            "sessions_by_model": {r["model"]: r["n"] for r in by_model},
+        }
+    )

@@ -1,0 +1,185 @@
+"""The SQLite schema, as the ordered migrations that build it.
+
+Layout (after every migration):
+
+``sessions``
+    one row per session with the summary columns listing reads (counts, usage, timestamps,
+    metadata), kept up to date by each write, so listing never touches a message.
+``messages``
+    one row per message: ``(session_pk, seq)`` is the explicit order within a session, ``body``
+    the message as JSON. Appending inserts rows; it never rewrites what is stored.
+``messages_fts``
+    an FTS5 index of each message's searchable text (content, reasoning, tool-call names and
+    arguments), rowid = ``messages.id``, kept in step by the store inside every write's
+    transaction.
+``_session_history_migrations``
+    the names of the applied migrations (see :mod:`session_history.migrations`).
+
+Timestamps are stored as fixed-width UTC text (``2026-01-02T03:04:05.000006Z``), so comparing the
+text orders them in time and a person reading the file with ``sqlite3`` sees dates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..._errors import NotADatabaseError
+from ..._migrations import Migration, Migrations
+from ..._models import ChatMessage, utc_now
+from ..._search import search_text
+from ..shared import format_ts, migrate
+from .connection import SQLiteConnection, atomic
+from .reference import REFERENCE_TABLE, import_reference_table
+
+__all__ = ["MIGRATIONS_TABLE", "migrations", "upgrade"]
+
+MIGRATIONS_TABLE = "_session_history_migrations"
+
+migrations: Migrations[sqlite3.Connection, None] = Migrations()
+
+
+@migrations
+def m001_initial(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE sessions (
+            pk INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL UNIQUE,
+            agent_name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            ended_at TEXT,
+            message_count INTEGER NOT NULL DEFAULT 0,
+            turn_count INTEGER NOT NULL DEFAULT 0,
+            tool_call_count INTEGER NOT NULL DEFAULT 0,
+            usage TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            -- The SessionSummary as JSON, kept by SQLite itself: listing fetches one string per
+            -- session and validates them all in one pydantic call. Building it at read time
+            -- instead would take most of a listing's time.
+            summary TEXT GENERATED ALWAYS AS (json_object(
+                'id', session_id, 'agent_name', agent_name, 'model', model,
+                'message_count', message_count, 'turn_count', turn_count,
+                'tool_call_count', tool_call_count, 'started_at', started_at,
+                'updated_at', updated_at, 'ended_at', ended_at,
+                'usage', json(usage), 'metadata', json(metadata))) STORED
+        )
+        """
+    )
+    # Listing order is (updated_at DESC, session_id DESC); these indexes serve it with and
+    # without the agent filter, and make keyset paging a range scan.
+    conn.execute("CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, session_id DESC)")
+    conn.execute(
+        "CREATE INDEX sessions_by_agent ON sessions (agent_name, updated_at DESC, session_id DESC)"
+    )
+    conn.execute(
+        """
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            session_pk INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (session_pk, seq)
+        )
+        """
+    )
+
+
+@migrations
+def m002_import_reference_table(conn: sqlite3.Connection) -> None:
+    import_reference_table(conn)
+
+
+@migrations
+def m003_full_text_search(conn: sqlite3.Connection) -> None:
+    """An FTS5 index of every message, built here for the rows already there.
+
+    The store keeps it in step itself, in each write's transaction, with the text that
+    :func:`~session_history.search.search_text` makes of each message, so there is one
+    definition of what is searchable. Not with triggers extracting it from the JSON in SQL: that
+    made an append ten times slower than the insert itself. ``remove_diacritics`` lets "cafe"
+    find "café"; the index keeps its own copy of the text so results can show a snippet.
+    """
+    conn.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5("
+        "text, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    rows = conn.execute("SELECT id, body FROM messages").fetchall()
+    conn.executemany(
+        "INSERT INTO messages_fts (rowid, text) VALUES (?, ?)",
+        ((id_, search_text(ChatMessage.model_validate_json(body))) for id_, body in rows),
+    )
+
+
+async def upgrade(connection: SQLiteConnection) -> None:
+    """Check that the file is ours and not newer than this code, apply the outstanding
+    migrations, then set how the file is kept (WAL). A foreign or newer file is left untouched."""
+    applied = await connection.read(_inspect, connection.location, connection.busy_timeout_ms)
+    await migrate(
+        migrations,
+        applied,
+        lambda step: connection.write(_apply, step),
+        location=connection.location,
+        errors=(sqlite3.Error, ValueError, TypeError),
+    )
+    await connection.write(_keep_file)
+
+
+def _inspect(conn: sqlite3.Connection, location: str, busy_timeout_ms: int) -> set[str]:
+    """The applied migrations; refuses a file that is not a readable database of ours. Only
+    reads, so a foreign file is untouched."""
+    # First of all: from here on, even a migration waits for another process's write.
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    try:
+        tables = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    except sqlite3.DatabaseError as exc:
+        raise NotADatabaseError(
+            f"{location} is not a readable SQLite database ({exc}); it may be corrupt or "
+            "another kind of file. The file was not changed.",
+            path=location,
+        ) from exc
+    ours = {MIGRATIONS_TABLE, REFERENCE_TABLE, "sessions", "messages"}
+    if tables and not tables & {MIGRATIONS_TABLE, REFERENCE_TABLE}:
+        raise NotADatabaseError(
+            f"{location} is an SQLite database of another program (tables: "
+            f"{', '.join(sorted(tables - ours)[:5])}); give session-history a file of its "
+            "own. The file was not changed.",
+            path=location,
+        )
+    return _applied(conn) if MIGRATIONS_TABLE in tables else set()
+
+
+def _applied(conn: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+
+
+def _apply(conn: sqlite3.Connection, step: Migration[sqlite3.Connection, None]) -> None:
+    """One step, in one transaction with its record, unless another process applied it while
+    this one waited for the write lock."""
+    with atomic(conn):
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        if step.name in _applied(conn):
+            return
+        step.apply(conn)
+        conn.execute(
+            f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
+            (step.name, format_ts(utc_now())),
+        )
+
+
+def _keep_file(conn: sqlite3.Connection) -> None:
+    # Only now, with the schema known to be ours and current, change how the file is kept.
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        # WAL lets readers work while a writer commits; it is a property of the file.
+        conn.execute("PRAGMA journal_mode = WAL")
+    # In WAL mode NORMAL is durable against application crashes; only an OS crash or power
+    # loss can take back the last commits, and never corrupts the file.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")

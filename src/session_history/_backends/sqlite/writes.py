@@ -1,0 +1,262 @@
+"""Writes on SQLite: each function is one whole transaction, run on the worker thread.
+
+Messages arrive as :class:`~session_history._backends.shared.MessageRow` (body JSON and search
+text made before the hand-off), so the worker thread spends its time in SQLite only. The search
+index (``messages_fts``, rowid = ``messages.id``) is written in the same transaction as the rows
+it indexes, and entries are removed before the rows they index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from ..._codec import MESSAGES, json_array
+from ..._errors import SessionExistsError, SessionNotFoundError
+from ..._models import ChatMessage, Session, SessionSummary, Usage, message_counts, utc_now
+from ..base import PopResult, PruneResult, SaveResult
+from ..shared import MessageRow, PruneRule, format_ts
+from .connection import atomic
+from .reads import summaries, summary
+
+__all__ = [
+    "append",
+    "create",
+    "delete",
+    "insert_session",
+    "pop",
+    "prune",
+    "save",
+    "stored_bodies",
+    "unindex",
+]
+
+INSERT_SESSION = """
+    INSERT INTO sessions (session_id, agent_name, model, started_at, updated_at, ended_at,
+        message_count, turn_count, tool_call_count, usage, metadata)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_MESSAGE = "INSERT INTO messages (id, session_pk, seq, role, body) VALUES (?, ?, ?, ?, ?)"
+INSERT_INDEX = "INSERT INTO messages_fts (rowid, text) VALUES (?, ?)"
+UPDATE_AFTER_APPEND = """
+    UPDATE sessions SET message_count = ?, turn_count = turn_count + ?,
+        tool_call_count = tool_call_count + ?, updated_at = max(updated_at, ?), usage = ?
+    WHERE pk = ?
+"""
+UPDATE_AFTER_SAVE = """
+    UPDATE sessions SET agent_name = ?, model = ?, started_at = COALESCE(?, started_at),
+        updated_at = max(updated_at, ?), ended_at = ?, message_count = ?, turn_count = ?,
+        tool_call_count = ?, usage = ?, metadata = ?
+    WHERE pk = ?
+"""
+UPDATE_AFTER_POP = """
+    UPDATE sessions SET message_count = ?, turn_count = turn_count - ?,
+        tool_call_count = tool_call_count - ?, updated_at = max(updated_at, ?)
+    WHERE pk = ?
+"""
+
+
+def _ts(value: datetime | None) -> str | None:
+    return format_ts(value) if value is not None else None
+
+
+def _insert_messages(
+    conn: sqlite3.Connection, session_pk: int, first_seq: int, rows: Sequence[MessageRow]
+) -> None:
+    """Insert messages and index them for search, in the caller's transaction.
+
+    Ids are given explicitly (the writer holds the write lock, so max(id) cannot move), which
+    lets the index rows be inserted with one executemany too.
+    """
+    if not rows:
+        return
+    (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
+    conn.executemany(
+        INSERT_MESSAGE,
+        [(top + 1 + i, session_pk, first_seq + i, r.role, r.body) for i, r in enumerate(rows)],
+    )
+    conn.executemany(INSERT_INDEX, [(top + 1 + i, r.text) for i, r in enumerate(rows)])
+
+
+def unindex(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> None:
+    """Remove the messages selected by ``where`` from the search index, before they go."""
+    conn.execute(
+        f"DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE {where})", params
+    )
+
+
+def insert_session(
+    conn: sqlite3.Connection,
+    session: Session,
+    rows: Sequence[MessageRow],
+    updated_at: datetime | None = None,
+) -> int:
+    """Insert a session row and its messages; returns the row's key."""
+    now = format_ts(utc_now())
+    turns, tool_calls = message_counts(session.messages)
+    cursor = conn.execute(
+        INSERT_SESSION,
+        (
+            session.session_id,
+            session.agent_name,
+            session.model,
+            _ts(session.started_at) or now,
+            _ts(updated_at) or now,
+            _ts(session.ended_at),
+            len(session.messages),
+            turns,
+            tool_calls,
+            session.usage.model_dump_json() if session.usage else None,
+            json.dumps(session.metadata, ensure_ascii=False),
+        ),
+    )
+    pk = cursor.lastrowid
+    assert pk is not None
+    _insert_messages(conn, pk, 0, rows)
+    return pk
+
+
+def create(
+    conn: sqlite3.Connection, session: Session, rows: Sequence[MessageRow], want_summary: bool
+) -> SessionSummary | None:
+    with atomic(conn):
+        if conn.execute(
+            "SELECT 1 FROM sessions WHERE session_id = ?", (session.session_id,)
+        ).fetchone():
+            raise SessionExistsError(session.session_id)
+        pk = insert_session(conn, session, rows)
+        return summary(conn, pk) if want_summary else None
+
+
+def stored_bodies(conn: sqlite3.Connection, pk: int) -> list[str]:
+    return [body for (body,) in conn.execute(BODIES, (pk,))]
+
+
+BODIES = "SELECT body FROM messages WHERE session_pk = ? ORDER BY seq"
+
+
+def _is_stored_prefix(
+    conn: sqlite3.Connection, pk: int, stored_count: int, rows: Sequence[MessageRow]
+) -> bool:
+    """Whether the stored messages are the first ones of ``rows``."""
+    if stored_count == 0 or stored_count > len(rows):
+        return False
+    # Compare the last stored message first: when a caller rewrote history this is where it
+    # usually differs, and it costs one row.
+    (last,) = conn.execute(
+        "SELECT body FROM messages WHERE session_pk = ? AND seq = ?", (pk, stored_count - 1)
+    ).fetchone()
+    if last != rows[stored_count - 1].body:
+        return False
+    return stored_bodies(conn, pk) == [row.body for row in rows[:stored_count]]
+
+
+def save(
+    conn: sqlite3.Connection, session: Session, rows: Sequence[MessageRow], want_summary: bool
+) -> SaveResult:
+    with atomic(conn):
+        row = conn.execute(
+            "SELECT pk, message_count FROM sessions WHERE session_id = ?", (session.session_id,)
+        ).fetchone()
+        if row is None:
+            pk = insert_session(conn, session, rows)
+            return SaveResult(summary(conn, pk) if want_summary else None, session.messages)
+        pk, stored_count = row
+        keep = stored_count if _is_stored_prefix(conn, pk, stored_count, rows) else 0
+        if keep == 0:
+            unindex(conn, "session_pk = ?", (pk,))
+            conn.execute("DELETE FROM messages WHERE session_pk = ?", (pk,))
+        _insert_messages(conn, pk, keep, rows[keep:])
+        turns, tool_calls = message_counts(session.messages)
+        conn.execute(
+            UPDATE_AFTER_SAVE,
+            (
+                session.agent_name,
+                session.model,
+                _ts(session.started_at),
+                format_ts(utc_now()),
+                _ts(session.ended_at),
+                len(session.messages),
+                turns,
+                tool_calls,
+                session.usage.model_dump_json() if session.usage else None,
+                json.dumps(session.metadata, ensure_ascii=False),
+                pk,
+            ),
+        )
+        return SaveResult(summary(conn, pk) if want_summary else None, session.messages[keep:])
+
+
+def append(
+    conn: sqlite3.Connection,
+    session_id: str,
+    messages: Sequence[ChatMessage],
+    rows: Sequence[MessageRow],
+    usage: Usage | None,
+    want_summary: bool,
+) -> SessionSummary | None:
+    turns, tool_calls = message_counts(messages)
+    with atomic(conn):
+        row = conn.execute(
+            "SELECT pk, message_count, usage FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise SessionNotFoundError(session_id)
+        pk, count, stored_usage = row
+        _insert_messages(conn, pk, count, rows)
+        if usage is not None:
+            total = Usage.model_validate_json(stored_usage) + usage if stored_usage else usage
+            stored_usage = total.model_dump_json()
+        conn.execute(
+            UPDATE_AFTER_APPEND,
+            (count + len(rows), turns, tool_calls, format_ts(utc_now()), stored_usage, pk),
+        )
+        return summary(conn, pk) if want_summary else None
+
+
+def pop(conn: sqlite3.Connection, session_id: str, n: int, want_summary: bool) -> PopResult:
+    with atomic(conn):
+        row = conn.execute(
+            "SELECT pk, message_count FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            return PopResult([], None)
+        pk, count = row
+        first = max(count - n, 0)
+        bodies = conn.execute(
+            "SELECT body FROM messages WHERE session_pk = ? AND seq >= ? ORDER BY seq", (pk, first)
+        ).fetchall()
+        if not bodies:
+            return PopResult([], None)
+        popped = MESSAGES.validate_json(json_array(body for (body,) in bodies))
+        unindex(conn, "session_pk = ? AND seq >= ?", (pk, first))
+        conn.execute("DELETE FROM messages WHERE session_pk = ? AND seq >= ?", (pk, first))
+        turns, tool_calls = message_counts(popped)
+        conn.execute(UPDATE_AFTER_POP, (first, turns, tool_calls, format_ts(utc_now()), pk))
+        return PopResult(popped, summary(conn, pk) if want_summary else None)
+
+
+def delete(conn: sqlite3.Connection, session_id: str) -> bool:
+    with atomic(conn):
+        unindex(conn, "session_pk = (SELECT pk FROM sessions WHERE session_id = ?)", (session_id,))
+        deleted = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+        return deleted.rowcount > 0
+
+
+def prune(conn: sqlite3.Connection, rules: Sequence[PruneRule], dry_run: bool) -> list[PruneResult]:
+    results: list[PruneResult] = []
+    with atomic(conn):
+        for rule in rules:
+            rows = conn.execute(
+                f"SELECT summary FROM sessions {rule.selection}", rule.params
+            ).fetchall()
+            if not rows:
+                continue
+            results.append(PruneResult(rule.reason, summaries(text for (text,) in rows)))
+            if not dry_run:
+                chosen = f"SELECT pk FROM sessions {rule.selection}"
+                unindex(conn, f"session_pk IN ({chosen})", rule.params)
+                conn.execute(f"DELETE FROM sessions WHERE pk IN ({chosen})", rule.params)
+    return results
