@@ -4,7 +4,8 @@ Every field that has a ``ChatMessage`` field of its own goes there (role, conten
 tool_calls, tool_call_id, status, reasoning), so the CLI, search and other integrations read
 LangChain messages as ordinary messages. Everything else LangChain serialises (additional_kwargs,
 response_metadata, usage_metadata, invalid_tool_calls, artifact, a chat message's custom role...)
-is kept under ``metadata["langchain"]``, with the message type. Reading back merges the two, so
+is kept under ``metadata["langchain"]``, with the message type, when it differs from the class
+default (an empty artifact is a value, not a default). Reading back merges the two, so
 ``messages_to_dict(loaded) == messages_to_dict(original)``.
 
 Messages written through the core API (no ``metadata["langchain"]``) read back as the LangChain
@@ -14,6 +15,7 @@ system -> system, tool -> tool.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Iterable, Sequence
@@ -113,7 +115,7 @@ def to_chat_message(message: BaseMessage) -> ChatMessage:
         fields["status"] = data.pop("status", None)
         if "artifact" in data:
             data["artifact"] = _json_safe(data["artifact"])
-    leftovers = {k: v for k, v in data.items() if v not in (None, {}, [])}
+    leftovers = _not_default(lc_type, data)
     if leftovers or _TYPE_OF_ROLE[fields["role"]] != lc_type:
         fields["metadata"] = {LANGCHAIN_KEY: {"type": lc_type, **leftovers}}
     # else: the role says it all, and the message is stored exactly as the core API would.
@@ -170,6 +172,35 @@ def usage_of(messages: Iterable[BaseMessage]) -> Usage | None:
             one = Usage.model_validate(dict(usage))
             total = one if total is None else total + one
     return total
+
+
+@functools.cache
+def _defaults_of(lc_type: str) -> dict[str, Any]:
+    """The default of each optional field of the LangChain class for ``lc_type``."""
+    cls = _CLASS_OF_TYPE.get(lc_type)
+    if cls is None:
+        return {}
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in cls.model_fields.items()
+        if not field.is_required()
+    }
+
+
+def _not_default(lc_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` that differ from their class default: only those need storing.
+
+    An empty value is kept when it is not the default (a tool artifact of ``[]`` or ``{}``, whose
+    default is ``None``): empty is a value. Fields of a type this module does not know are kept
+    unless they are ``None``.
+    """
+    defaults = _defaults_of(lc_type)
+    return {
+        k: v
+        for k, v in data.items()
+        if v is not None
+        and not (k in defaults and type(v) is type(defaults[k]) and v == defaults[k])
+    }
 
 
 def _text_of(blocks: Sequence[Any]) -> str | None:
