@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langchain_core.messages import (
@@ -75,51 +75,78 @@ def to_chat_message(message: BaseMessage) -> ChatMessage:
         message = message_chunk_to_message(message)
     data: dict[str, Any] = message_to_dict(message)["data"]
     lc_type: str = data.pop("type")
-    content = data.pop("content")
     fields: dict[str, Any] = {
         "name": data.pop("name", None),
         "id": data.pop("id", None),
         "timestamp": utc_now(),
+        "role": _role_of(lc_type, data),
+        **_content_fields(data.pop("content")),
     }
-    if lc_type == "chat":
-        role = str(data["role"])  # kept in the leftovers too: it may be a custom role
-        fields["role"] = _CHAT_ROLES.get(role.lower(), Role.USER)
-    else:
-        fields["role"] = _ROLE_OF_TYPE.get(lc_type, Role.USER)
-    if isinstance(content, str):
-        # LangChain has no "no content": an assistant message that only calls tools has "".
-        # Stored as None, it does not count as a turn, as in the reference design.
-        fields["content"] = content or None
-    else:
-        fields["raw_content_blocks"] = content
-        fields["content"] = _text_of(content)
-    if lc_type == "ai":
-        calls = data.pop("tool_calls", None) or []
-        fields["tool_calls"] = [
-            ToolCall(id=call.get("id") or "", name=call["name"], arguments=call.get("args") or {})
-            for call in calls
-        ] or None
-        if any(not call.get("id") for call in calls):
-            data["tool_calls"] = calls  # ids that are None or "": keep the exact originals
-        additional = data.get("additional_kwargs") or {}
-        if isinstance(additional.get("reasoning_content"), str):
-            fields["reasoning"] = additional["reasoning_content"]
-            data["additional_kwargs"] = {
-                k: v for k, v in additional.items() if k != "reasoning_content"
-            }
-        response_id = (data.get("response_metadata") or {}).get("id")
-        if isinstance(response_id, str):
-            fields["provider_response_id"] = response_id  # a copy, for readers of the core API
-    if lc_type == "tool":
-        fields["tool_call_id"] = data.pop("tool_call_id", None)
-        fields["status"] = data.pop("status", None)
-        if "artifact" in data:
-            data["artifact"] = _json_safe(data["artifact"])
+    type_fields = _FIELDS_OF_TYPE.get(lc_type)
+    if type_fields is not None:
+        fields.update(type_fields(data))
     leftovers = _not_default(lc_type, data)
     if leftovers or _TYPE_OF_ROLE[fields["role"]] != lc_type:
         fields["metadata"] = {LANGCHAIN_KEY: {"type": lc_type, **leftovers}}
     # else: the role says it all, and the message is stored exactly as the core API would.
     return ChatMessage.model_validate(fields)
+
+
+def _role_of(lc_type: str, data: dict[str, Any]) -> Role:
+    """The core role of a LangChain message type; a chat message's own role when it maps."""
+    if lc_type == "chat":
+        role = str(data["role"])  # kept in the leftovers too: it may be a custom role
+        return _CHAT_ROLES.get(role.lower(), Role.USER)
+    return _ROLE_OF_TYPE.get(lc_type, Role.USER)
+
+
+def _content_fields(content: str | list[Any]) -> dict[str, Any]:
+    """``content`` (and ``raw_content_blocks``) for a LangChain message's content."""
+    if isinstance(content, str):
+        # LangChain has no "no content": an assistant message that only calls tools has "".
+        # Stored as None, it does not count as a turn, as in the reference design.
+        return {"content": content or None}
+    return {"raw_content_blocks": content, "content": _text_of(content)}
+
+
+def _ai_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """An AI message's tool calls, reasoning and response id, taken out of (or kept in) ``data``."""
+    fields: dict[str, Any] = {"tool_calls": _tool_calls_of(data)}
+    additional = data.get("additional_kwargs") or {}
+    if isinstance(additional.get("reasoning_content"), str):
+        fields["reasoning"] = additional["reasoning_content"]
+        data["additional_kwargs"] = {
+            k: v for k, v in additional.items() if k != "reasoning_content"
+        }
+    response_id = (data.get("response_metadata") or {}).get("id")
+    if isinstance(response_id, str):
+        fields["provider_response_id"] = response_id  # a copy, for readers of the core API
+    return fields
+
+
+def _tool_calls_of(data: dict[str, Any]) -> list[ToolCall] | None:
+    """An AI message's tool calls, taken out of ``data`` unless an id needs keeping exactly."""
+    calls: list[dict[str, Any]] = data.pop("tool_calls", None) or []
+    if any(not call.get("id") for call in calls):
+        data["tool_calls"] = calls  # ids that are None or "": keep the exact originals
+    return [
+        ToolCall(id=call.get("id") or "", name=call["name"], arguments=call.get("args") or {})
+        for call in calls
+    ] or None
+
+
+def _tool_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A tool message's call id and status, taken out of ``data``; its artifact made JSON."""
+    if "artifact" in data:
+        data["artifact"] = _json_safe(data["artifact"])
+    return {"tool_call_id": data.pop("tool_call_id", None), "status": data.pop("status", None)}
+
+
+_FIELDS_OF_TYPE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "ai": _ai_fields,
+    "tool": _tool_fields,
+}
+"""The message types with ``ChatMessage`` fields of their own beyond role, content, name and id."""
 
 
 def from_chat_message(message: ChatMessage) -> BaseMessage:
@@ -222,6 +249,6 @@ def _json_safe(value: Any) -> Any:
             f"a ToolMessage artifact of type {type(value).__name__} is not JSON-serialisable; "
             "session-history stores its repr() instead",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # append_or_create (via _tool_fields, to_chat_message, a listcomp)
         )
         return {"__repr__": repr(value)}
