@@ -308,7 +308,14 @@ async def test_runnable_with_message_history_async(store: SessionHistory) -> Non
 def test_the_package_exports() -> None:
     import langchain_session_history as pkg
 
-    assert pkg.__all__ == sorted(pkg.__all__)
+    assert pkg.__all__ == [
+        "LANGCHAIN_KEY",
+        "SessionChatMessageHistory",
+        "SessionHistoryMiddleware",
+        "close_shared_stores",
+        "from_chat_message",
+        "to_chat_message",
+    ]
     for name in pkg.__all__:
         assert getattr(pkg, name) is not None
     assert Path(pkg.__file__).parent.joinpath("py.typed").exists()
