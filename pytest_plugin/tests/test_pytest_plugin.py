@@ -299,8 +299,77 @@ def test_diff():
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*the transcript differs from the expected one*",
-            "*At index 1 diff: \"1. assistant: 'bye'\" != \"1. assistant: 'hello'\"*",
+            "*the transcript differs from the expected one (- expected, + actual):",
+            "E *  0. user: 'hi'",
+            "E *- 1. assistant: 'hello'",
+            "E *+ 1. assistant: 'bye'",
+        ]
+    )
+
+
+LONG_MISMATCHES = """
+import re
+
+from pytest_session_history import assert_tool_calls, assert_transcript
+from session_history import ChatMessage, ToolCall
+
+
+def test_transcript():
+    messages = [ChatMessage(role="user", content=f"line {i}") for i in range(30)]
+    expected = [("user", f"line {i}") for i in range(30)]
+    expected[3] = ("user", re.compile("^line 3$"))
+    expected[7] = ("assistant", "line 7")
+    expected[28] = ("user", "other")
+    assert_transcript(messages, expected[:29])
+
+
+def test_tool_calls():
+    calls = [ToolCall(id=f"c{i}", name="f", arguments={"i": i}) for i in range(20)]
+    messages = [ChatMessage(role="assistant", tool_calls=[call]) for call in calls]
+    assert_transcript(
+        messages,
+        [("assistant", None)] * 20,
+        tool_calls=[("f", {"i": i}) for i in range(18)] + [("g", None)],
+    )
+"""
+
+
+def test_a_failing_assertion_shows_the_whole_diff_and_none_of_the_library(
+    pytester: pytest.Pytester,
+) -> None:
+    """Without -v: every line of the transcript, marked, and no frame of the helpers."""
+    pytester.makeini(ASYNCIO_INI.format(mode="strict"))
+    pytester.makepyfile(test_long=LONG_MISMATCHES)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "assertions.py" not in out and "def assert_transcript" not in out
+    assert "Use -v" not in out and "truncated" not in out
+    result.stdout.fnmatch_lines(
+        [
+            "*> *assert_transcript(messages, expected*",
+            "E       AssertionError: the transcript differs from the expected one"
+            " (- expected, + actual):",
+            "E *  0. user: 'line 0'",
+            "E *  3. user: /^line 3$/",  # a matching line is shown as the test wrote it
+            "E *  6. user: 'line 6'",
+            "E *- 7. assistant: 'line 7'",
+            "E *+ 7. user: 'line 7'",
+            "E *  27. user: 'line 27'",
+            "E *- 28. user: 'other'",
+            "E *+ 28. user: 'line 28'",
+            "E *- 29. (nothing more)",
+            "E *+ 29. user: 'line 29'",
+            "*test_long.py:*: AssertionError",
+            "*> *assert_transcript(",
+            "E       AssertionError: the tool calls differ from the expected ones"
+            " (- expected, + actual):",
+            'E *  0. f({"i": 0})',
+            'E *  17. f({"i": 17})',
+            "E *- 18. g(...)",
+            "E *+ 18. f(...)",
+            "E *- 19. (nothing more)",
+            'E *+ 19. f({"i": 19})',
         ]
     )
 

@@ -246,6 +246,20 @@ async def test_non_json_artifacts_are_kept_as_repr_with_a_warning(store: Session
     assert isinstance(loaded, ToolMessage) and loaded.artifact == {"__repr__": "{1, 2}"}
 
 
+@pytest.mark.parametrize("artifact", [[], {}, "", 0, False, [{}], {"a": []}])
+async def test_empty_and_falsy_artifacts_come_back_as_they_were(
+    store: SessionHistory, artifact: object
+) -> None:
+    """An empty artifact is a value, not a missing one (issue 10, point 16)."""
+    chat = SessionChatMessageHistory("s", store)
+    original = ToolMessage("x", tool_call_id="c", artifact=artifact)
+    await chat.aadd_messages([original])
+    (loaded,) = await chat.aget_messages()
+    assert isinstance(loaded, ToolMessage)
+    assert loaded.artifact == artifact and type(loaded.artifact) is type(artifact)
+    assert messages_to_dict([loaded]) == messages_to_dict([original])
+
+
 # -- RunnableWithMessageHistory ---------------------------------------------------------------
 
 
@@ -294,7 +308,14 @@ async def test_runnable_with_message_history_async(store: SessionHistory) -> Non
 def test_the_package_exports() -> None:
     import langchain_session_history as pkg
 
-    assert pkg.__all__ == sorted(pkg.__all__)
+    assert pkg.__all__ == [
+        "LANGCHAIN_KEY",
+        "SessionChatMessageHistory",
+        "SessionHistoryMiddleware",
+        "close_shared_stores",
+        "from_chat_message",
+        "to_chat_message",
+    ]
     for name in pkg.__all__:
         assert getattr(pkg, name) is not None
     assert Path(pkg.__file__).parent.joinpath("py.typed").exists()

@@ -147,6 +147,79 @@ async def test_a_run_without_a_session_id_gets_one_of_its_own(store: SessionHist
     assert summary.id.startswith("run-") and summary.message_count == 2
 
 
+class NamedFake(ToolCallingFake):
+    """A chat model that knows its name but, like some providers, does not report it."""
+
+    model_name: str = "fake-model-7"
+
+
+def replies_without_a_model_name() -> list[AIMessage]:
+    return [AIMessage(m.content, tool_calls=m.tool_calls) for m in a_run()]
+
+
+def test_the_model_a_sync_run_called_is_recorded(lc_config: HistoryConfig) -> None:
+    """No model= given and no model name in the replies: the chat model the agent called names
+    the session's model, not "unknown" (issue 10, point 23)."""
+    with SyncSessionHistory(lc_config) as store:
+        agent = create_agent(
+            model=NamedFake(messages=iter(replies_without_a_model_name())),
+            tools=tools(),
+            middleware=[SessionHistoryMiddleware(store)],
+        )
+        agent.invoke(
+            {"messages": [HumanMessage("2 + 3?")]}, config={"configurable": {"session_id": "m"}}
+        )
+        session = store.load_session("m")
+    assert session is not None and session.model == "fake-model-7"
+
+
+async def test_the_model_an_async_run_called_is_recorded(store: SessionHistory) -> None:
+    agent = create_agent(
+        model=NamedFake(messages=iter(replies_without_a_model_name())),
+        tools=tools(),
+        middleware=[SessionHistoryMiddleware(store)],
+    )
+    await agent.ainvoke(
+        {"messages": [HumanMessage("2 + 3?")]}, config={"configurable": {"session_id": "m"}}
+    )
+    session = await store.load_session("m")
+    assert session is not None and session.model == "fake-model-7"
+
+
+async def test_the_reply_s_model_name_beats_the_configured_one_and_model_beats_both(
+    store: SessionHistory,
+) -> None:
+    """What the provider says it ran ("model_name" in response_metadata) is the most exact; an
+    explicit model= is what the caller wants recorded."""
+    for session_id, middleware in (
+        ("reported", SessionHistoryMiddleware(store)),
+        ("explicit", SessionHistoryMiddleware(store, model="gpt-5")),
+    ):
+        agent = create_agent(
+            model=NamedFake(messages=iter(a_run())), tools=tools(), middleware=[middleware]
+        )
+        await agent.ainvoke(
+            {"messages": [HumanMessage("2 + 3?")]},
+            config={"configurable": {"session_id": session_id}},
+        )
+    reported, explicit = await store.load_session("reported"), await store.load_session("explicit")
+    assert reported is not None and reported.model == "fake-gpt"
+    assert explicit is not None and explicit.model == "gpt-5"
+
+
+async def test_a_model_that_names_itself_nowhere_is_unknown(store: SessionHistory) -> None:
+    agent = create_agent(
+        model=fake_model(*replies_without_a_model_name()),
+        tools=tools(),
+        middleware=[SessionHistoryMiddleware(store)],
+    )
+    await agent.ainvoke(
+        {"messages": [HumanMessage("2 + 3?")]}, config={"configurable": {"session_id": "m"}}
+    )
+    session = await store.load_session("m")
+    assert session is not None and session.model == "unknown"
+
+
 def test_the_middleware_is_importable_from_the_package() -> None:
     import langchain_session_history
 

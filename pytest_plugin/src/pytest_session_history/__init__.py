@@ -12,13 +12,10 @@ from collections.abc import Generator
 
 import pytest
 
-# Before the import below: pytest must see the module first to rewrite its asserts.
-pytest.register_assert_rewrite("pytest_session_history.assertions")
-
-from . import factories  # noqa: E402
-from .assertions import assert_tool_calls, assert_transcript  # noqa: E402
-from .builders import SessionFactory  # noqa: E402
-from .fixtures import (  # noqa: E402
+from . import factories
+from .assertions import assert_tool_calls, assert_transcript
+from .builders import SessionFactory
+from .fixtures import (
     langchain_chat_history,
     session_factory,
     session_history,
@@ -27,10 +24,10 @@ from .fixtures import (  # noqa: E402
     session_history_sync,
     session_history_template,
 )
-from .options import add_options, keep_databases  # noqa: E402
-from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall  # noqa: E402
-from .report import describe_database  # noqa: E402
-from .store import DB_KEY  # noqa: E402
+from .options import add_options, keep_databases
+from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall
+from .report import describe_database
+from .store import DB_KEY
 
 __all__ = [
     "DeletedCall",

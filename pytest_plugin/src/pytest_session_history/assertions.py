@@ -1,7 +1,9 @@
 """Transcript assertions: compare what an agent recorded with what a test expects.
 
-pytest rewrites the asserts of this module (the plugin registers it), so a failure shows a
-line-by-line diff of the transcript instead of a bare ``AssertionError``.
+A failure is an ``AssertionError`` whose message is the whole transcript, one numbered line per
+message, with ``-`` (expected) and ``+`` (actual) on the lines that differ: readable without
+``-vv``. The helpers hide their own frames (``__tracebackhide__``), so pytest shows the test's
+line and the diff, not this module's source.
 """
 
 from __future__ import annotations
@@ -11,21 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from session_history import ChatMessage, Session
+from session_history import ChatMessage, Session, ToolCall
 
 __all__ = ["assert_tool_calls", "assert_transcript"]
 
-
-def _line(role: str, content: object) -> str:
-    if isinstance(content, re.Pattern):
-        return f"{role}: /{content.pattern}/"
-    if content is Ellipsis:
-        return f"{role}: ..."
-    return f"{role}: {content!r}"
-
-
-def _messages(actual: Session | Sequence[ChatMessage]) -> list[ChatMessage]:
-    return list(actual.messages if isinstance(actual, Session) else actual)
+_MISSING = "(missing)"
+_NOTHING_MORE = "(nothing more)"
 
 
 def assert_transcript(
@@ -43,30 +36,29 @@ def assert_transcript(
             any content.
         tool_calls: If given, the ``(name, arguments)`` of every tool call in the transcript,
             in order; ``arguments=None`` accepts any arguments.
+
+    Raises:
+        AssertionError: The transcript differs; the message shows all of it, marked.
     """
+    __tracebackhide__ = True
     messages = _messages(actual)
-    shown_actual: list[str] = []
-    shown_expected: list[str] = []
+    rows: list[tuple[str, str]] = []
     for index in range(max(len(messages), len(expected))):
         message = messages[index] if index < len(messages) else None
-        want = expected[index] if index < len(expected) else None
-        got = _line(message.role.value, message.content) if message else "(missing)"
-        if want is None:
-            shown_expected.append("(nothing more)")
-            shown_actual.append(got)
+        got = _line(message.role.value, message.content) if message else _MISSING
+        if index >= len(expected):
+            rows.append((_NOTHING_MORE, got))
             continue
-        role, content = want
+        role, content = expected[index]
+        want = _line(str(role), content)
         matched = (
             message is not None
             and message.role.value == str(role)
             and _matches(content, message.content)
         )
-        # A matching line is shown as expected, so the diff points at the real differences only.
-        shown_expected.append(_line(str(role), content))
-        shown_actual.append(_line(str(role), content) if matched else got)
-    numbered_actual = [f"{i}. {line}" for i, line in enumerate(shown_actual)]
-    numbered_expected = [f"{i}. {line}" for i, line in enumerate(shown_expected)]
-    assert numbered_actual == numbered_expected, "the transcript differs from the expected one"
+        # A matching line is shown as the test wrote it, so only real differences are marked.
+        rows.append((want, want if matched else got))
+    _check("the transcript differs from the expected one", rows)
     if tool_calls is not None:
         assert_tool_calls(messages, tool_calls)
 
@@ -75,22 +67,66 @@ def assert_tool_calls(
     actual: Session | Sequence[ChatMessage],
     expected: Sequence[tuple[str, dict[str, Any] | None]],
 ) -> None:
-    """Assert the ``(name, arguments)`` of every tool call in a transcript, in order;
-    ``arguments=None`` accepts any arguments."""
+    """Assert the ``(name, arguments)`` of every tool call in a transcript, in order.
+
+    Args:
+        actual: A session, or its messages.
+        expected: ``(name, arguments)`` pairs; ``arguments=None`` accepts any arguments.
+
+    Raises:
+        AssertionError: The tool calls differ; the message shows all of them, marked.
+    """
+    __tracebackhide__ = True
     calls = [call for m in _messages(actual) for call in (m.tool_calls or [])]
-    shown_actual = [
-        f"{call.name}({json.dumps(call.arguments, sort_keys=True)})"
-        if want is None or want[1] is not None
-        else f"{call.name}(...)"
-        for call, want in zip(calls, [*expected, *[None] * len(calls)], strict=False)
-    ]
-    shown_expected = [
-        f"{name}({json.dumps(arguments, sort_keys=True)})"
-        if arguments is not None
-        else f"{name}(...)"
-        for name, arguments in expected
-    ]
-    assert shown_actual == shown_expected, "the tool calls differ from the expected ones"
+    rows: list[tuple[str, str]] = []
+    for index in range(max(len(calls), len(expected))):
+        call = calls[index] if index < len(calls) else None
+        if index >= len(expected):
+            rows.append((_NOTHING_MORE, _call_line(call.name, call.arguments) if call else ""))
+            continue
+        name, arguments = expected[index]
+        want = _call_line(name, arguments)
+        # With arguments=None any arguments match, so the actual ones are not shown either.
+        rows.append((want, _shown_call(call, arguments is None)))
+    _check("the tool calls differ from the expected ones", rows)
+
+
+def _check(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Raise with every row numbered, ``-``/``+`` marking the ones whose two sides differ."""
+    __tracebackhide__ = True
+    if all(want == got for want, got in rows):
+        return
+    lines = [f"{title} (- expected, + actual):"]
+    for index, (want, got) in enumerate(rows):
+        if want == got:
+            lines.append(f"  {index}. {want}")
+        else:
+            lines.extend((f"- {index}. {want}", f"+ {index}. {got}"))
+    raise AssertionError("\n".join(lines))
+
+
+def _messages(actual: Session | Sequence[ChatMessage]) -> list[ChatMessage]:
+    return list(actual.messages if isinstance(actual, Session) else actual)
+
+
+def _line(role: str, content: object) -> str:
+    if isinstance(content, re.Pattern):
+        return f"{role}: /{content.pattern}/"
+    if content is Ellipsis:
+        return f"{role}: ..."
+    return f"{role}: {content!r}"
+
+
+def _call_line(name: str, arguments: dict[str, Any] | None) -> str:
+    if arguments is None:
+        return f"{name}(...)"
+    return f"{name}({json.dumps(arguments, sort_keys=True)})"
+
+
+def _shown_call(call: ToolCall | None, any_arguments: bool) -> str:
+    if call is None:
+        return _MISSING
+    return _call_line(call.name, None if any_arguments else call.arguments)
 
 
 def _matches(expected: object, content: str | None) -> bool:

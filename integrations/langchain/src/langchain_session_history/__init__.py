@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._shared import close_shared_stores
 from .convert import LANGCHAIN_KEY, from_chat_message, to_chat_message
 from .history import SessionChatMessageHistory
 
@@ -18,6 +19,7 @@ __all__ = [
     "LANGCHAIN_KEY",
     "SessionChatMessageHistory",
     "SessionHistoryMiddleware",
+    "close_shared_stores",
     "from_chat_message",
     "to_chat_message",
 ]

@@ -4,7 +4,8 @@ Every field that has a ``ChatMessage`` field of its own goes there (role, conten
 tool_calls, tool_call_id, status, reasoning), so the CLI, search and other integrations read
 LangChain messages as ordinary messages. Everything else LangChain serialises (additional_kwargs,
 response_metadata, usage_metadata, invalid_tool_calls, artifact, a chat message's custom role...)
-is kept under ``metadata["langchain"]``, with the message type. Reading back merges the two, so
+is kept under ``metadata["langchain"]``, with the message type, when it differs from the class
+default (an empty artifact is a value, not a default). Reading back merges the two, so
 ``messages_to_dict(loaded) == messages_to_dict(original)``.
 
 Messages written through the core API (no ``metadata["langchain"]``) read back as the LangChain
@@ -14,9 +15,10 @@ system -> system, tool -> tool.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,51 +75,78 @@ def to_chat_message(message: BaseMessage) -> ChatMessage:
         message = message_chunk_to_message(message)
     data: dict[str, Any] = message_to_dict(message)["data"]
     lc_type: str = data.pop("type")
-    content = data.pop("content")
     fields: dict[str, Any] = {
         "name": data.pop("name", None),
         "id": data.pop("id", None),
         "timestamp": datetime.now(UTC),
+        "role": _role_of(lc_type, data),
+        **_content_fields(data.pop("content")),
     }
-    if lc_type == "chat":
-        role = str(data["role"])  # kept in the leftovers too: it may be a custom role
-        fields["role"] = _CHAT_ROLES.get(role.lower(), Role.USER)
-    else:
-        fields["role"] = _ROLE_OF_TYPE.get(lc_type, Role.USER)
-    if isinstance(content, str):
-        # LangChain has no "no content": an assistant message that only calls tools has "".
-        # Stored as None, it does not count as a turn, as in the reference design.
-        fields["content"] = content or None
-    else:
-        fields["raw_content_blocks"] = content
-        fields["content"] = _text_of(content)
-    if lc_type == "ai":
-        calls = data.pop("tool_calls", None) or []
-        fields["tool_calls"] = [
-            ToolCall(id=call.get("id") or "", name=call["name"], arguments=call.get("args") or {})
-            for call in calls
-        ] or None
-        if any(not call.get("id") for call in calls):
-            data["tool_calls"] = calls  # ids that are None or "": keep the exact originals
-        additional = data.get("additional_kwargs") or {}
-        if isinstance(additional.get("reasoning_content"), str):
-            fields["reasoning"] = additional["reasoning_content"]
-            data["additional_kwargs"] = {
-                k: v for k, v in additional.items() if k != "reasoning_content"
-            }
-        response_id = (data.get("response_metadata") or {}).get("id")
-        if isinstance(response_id, str):
-            fields["provider_response_id"] = response_id  # a copy, for readers of the core API
-    if lc_type == "tool":
-        fields["tool_call_id"] = data.pop("tool_call_id", None)
-        fields["status"] = data.pop("status", None)
-        if "artifact" in data:
-            data["artifact"] = _json_safe(data["artifact"])
-    leftovers = {k: v for k, v in data.items() if v not in (None, {}, [])}
+    type_fields = _FIELDS_OF_TYPE.get(lc_type)
+    if type_fields is not None:
+        fields.update(type_fields(data))
+    leftovers = _not_default(lc_type, data)
     if leftovers or _TYPE_OF_ROLE[fields["role"]] != lc_type:
         fields["metadata"] = {LANGCHAIN_KEY: {"type": lc_type, **leftovers}}
     # else: the role says it all, and the message is stored exactly as the core API would.
     return ChatMessage.model_validate(fields)
+
+
+def _role_of(lc_type: str, data: dict[str, Any]) -> Role:
+    """The core role of a LangChain message type; a chat message's own role when it maps."""
+    if lc_type == "chat":
+        role = str(data["role"])  # kept in the leftovers too: it may be a custom role
+        return _CHAT_ROLES.get(role.lower(), Role.USER)
+    return _ROLE_OF_TYPE.get(lc_type, Role.USER)
+
+
+def _content_fields(content: str | list[Any]) -> dict[str, Any]:
+    """``content`` (and ``raw_content_blocks``) for a LangChain message's content."""
+    if isinstance(content, str):
+        # LangChain has no "no content": an assistant message that only calls tools has "".
+        # Stored as None, it does not count as a turn, as in the reference design.
+        return {"content": content or None}
+    return {"raw_content_blocks": content, "content": _text_of(content)}
+
+
+def _ai_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """An AI message's tool calls, reasoning and response id, taken out of (or kept in) ``data``."""
+    fields: dict[str, Any] = {"tool_calls": _tool_calls_of(data)}
+    additional = data.get("additional_kwargs") or {}
+    if isinstance(additional.get("reasoning_content"), str):
+        fields["reasoning"] = additional["reasoning_content"]
+        data["additional_kwargs"] = {
+            k: v for k, v in additional.items() if k != "reasoning_content"
+        }
+    response_id = (data.get("response_metadata") or {}).get("id")
+    if isinstance(response_id, str):
+        fields["provider_response_id"] = response_id  # a copy, for readers of the core API
+    return fields
+
+
+def _tool_calls_of(data: dict[str, Any]) -> list[ToolCall] | None:
+    """An AI message's tool calls, taken out of ``data`` unless an id needs keeping exactly."""
+    calls: list[dict[str, Any]] = data.pop("tool_calls", None) or []
+    if any(not call.get("id") for call in calls):
+        data["tool_calls"] = calls  # ids that are None or "": keep the exact originals
+    return [
+        ToolCall(id=call.get("id") or "", name=call["name"], arguments=call.get("args") or {})
+        for call in calls
+    ] or None
+
+
+def _tool_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A tool message's call id and status, taken out of ``data``; its artifact made JSON."""
+    if "artifact" in data:
+        data["artifact"] = _json_safe(data["artifact"])
+    return {"tool_call_id": data.pop("tool_call_id", None), "status": data.pop("status", None)}
+
+
+_FIELDS_OF_TYPE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "ai": _ai_fields,
+    "tool": _tool_fields,
+}
+"""The message types with ``ChatMessage`` fields of their own beyond role, content, name and id."""
 
 
 def from_chat_message(message: ChatMessage) -> BaseMessage:
@@ -172,6 +201,35 @@ def usage_of(messages: Iterable[BaseMessage]) -> Usage | None:
     return total
 
 
+@functools.cache
+def _defaults_of(lc_type: str) -> dict[str, Any]:
+    """The default of each optional field of the LangChain class for ``lc_type``."""
+    cls = _CLASS_OF_TYPE.get(lc_type)
+    if cls is None:
+        return {}
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in cls.model_fields.items()
+        if not field.is_required()
+    }
+
+
+def _not_default(lc_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` that differ from their class default: only those need storing.
+
+    An empty value is kept when it is not the default (a tool artifact of ``[]`` or ``{}``, whose
+    default is ``None``): empty is a value. Fields of a type this module does not know are kept
+    unless they are ``None``.
+    """
+    defaults = _defaults_of(lc_type)
+    return {
+        k: v
+        for k, v in data.items()
+        if v is not None
+        and not (k in defaults and type(v) is type(defaults[k]) and v == defaults[k])
+    }
+
+
 def _text_of(blocks: Sequence[Any]) -> str | None:
     """The text of a list of content blocks, for readers that want plain text (CLI, search)."""
     parts = [
@@ -191,6 +249,6 @@ def _json_safe(value: Any) -> Any:
             f"a ToolMessage artifact of type {type(value).__name__} is not JSON-serialisable; "
             "session-history stores its repr() instead",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # append_or_create (via _tool_fields, to_chat_message, a listcomp)
         )
         return {"__repr__": repr(value)}

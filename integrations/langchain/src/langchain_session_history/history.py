@@ -11,7 +11,6 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from session_history import (
-    HistoryConfig,
     Session,
     SessionExistsError,
     SessionHistory,
@@ -21,6 +20,8 @@ from session_history import (
     run_sync,
 )
 
+from . import _shared
+from ._shared import Lease
 from .convert import from_chat_message, to_chat_message, usage_of
 
 __all__ = ["SessionChatMessageHistory", "append_or_create"]
@@ -95,7 +96,7 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
         self.history = history.history if isinstance(history, SyncSessionHistory) else history
         self.agent_name = agent_name
         self.model = model
-        self._owned: SyncSessionHistory | None = None
+        self._lease: Lease | None = None
 
     @classmethod
     def from_path(
@@ -108,21 +109,34 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
         plugins: Sequence[object] = (),
     ) -> SessionChatMessageHistory:
         """A history on the database at ``db_path`` (a file or a ``postgresql://`` URL), for
-        scripts with no store open.
+        code with no store open; fit for a ``RunnableWithMessageHistory`` factory.
 
-        It owns the store it opens: close it with ``close()`` or use it as a context manager.
+        Every history ``from_path`` makes for one database (and the same plugin objects) shares
+        one store, opened by the first. ``close()`` (or leaving a ``with`` block) returns this
+        history's hold on it, and the last one returned closes the store. Histories never
+        closed, as a factory's, keep it open until the interpreter exits, when it is closed,
+        or until ``close_shared_stores()``. Nothing leaks, however many are made.
+
+        Args:
+            session_id: The session this history reads and writes.
+            db_path: A SQLite file (a relative path and its absolute form are one database) or
+                a ``postgresql://`` URL.
+            agent_name: Recorded on the session when it is created.
+            model: Recorded on the session when it is created.
+            plugins: Hook plugins of the store; pass the same objects each time (create them
+                once), since a store's hooks are fixed when it opens.
         """
-        config = HistoryConfig.model_validate({"enabled": True, "db_path": str(db_path)})
-        store = SyncSessionHistory(config, plugins=plugins)
-        chat_history = cls(session_id, store, agent_name=agent_name, model=model)
-        chat_history._owned = store
+        lease = _shared.lease(db_path, plugins)
+        chat_history = cls(session_id, lease.store, agent_name=agent_name, model=model)
+        chat_history._lease = lease
         return chat_history
 
     def close(self) -> None:
-        """Close the store if this history opened it (``from_path``); otherwise do nothing."""
-        if self._owned is not None:
-            self._owned.close()
-            self._owned = None
+        """Return this history's hold on a ``from_path`` store (closed with the last one);
+        do nothing for a history on a store you opened. Safe to call more than once."""
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     def __enter__(self) -> Self:
         return self

@@ -9,18 +9,31 @@ Which session: ``config["configurable"]["session_id"]`` (the key is configurable
 run's ``thread_id``, else a new id for the run. How far it has written is kept in the agent
 state itself (a private attribute), so with a checkpointer a thread's next run continues where
 the last one stopped, and concurrent runs never share a counter.
+
+Which model a new session records: ``model=`` when given; else the model name a reply reports
+(``response_metadata["model_name"]`` or ``["model"]``: what the provider says it ran); else the
+name of the chat model the agent called, which ``wrap_model_call`` sees and leaves in the state
+(a private attribute) for the recording hooks; else ``"unknown"``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NotRequired
 
 from langchain.agents.middleware import AgentMiddleware, AgentState
-from langchain.agents.middleware.types import PrivateStateAttr
+from langchain.agents.middleware.types import (
+    ExtendedModelResponse,
+    ModelRequest,
+    ModelResponse,
+    PrivateStateAttr,
+)
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from session_history import SessionHistory, SyncSessionHistory, run_sync
 
@@ -34,6 +47,7 @@ class SessionHistoryState(AgentState[Any]):
 
     session_history_id: NotRequired[Annotated[str, PrivateStateAttr]]
     session_history_recorded: NotRequired[Annotated[int, PrivateStateAttr]]
+    session_history_model: NotRequired[Annotated[str, PrivateStateAttr]]
 
 
 class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
@@ -42,8 +56,9 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
     Args:
         history: An open ``SessionHistory`` or ``SyncSessionHistory``.
         agent_name: Recorded on sessions this middleware creates.
-        model: Recorded on sessions it creates; by default the ``model_name`` the first model
-            reply reports, else ``"unknown"``.
+        model: Recorded on sessions it creates. By default: the model name a reply reports
+            (``response_metadata``), else the name of the chat model the agent called, else
+            ``"unknown"``.
         session_id_key: The ``configurable`` key that names the session.
     """
 
@@ -92,15 +107,43 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
                 session_id,
                 new,
                 agent_name=self.agent_name,
-                model=self.model or _model_name(new),
+                model=self.model
+                or _reported_model(new)
+                or state.get("session_history_model")
+                or "unknown",
             )
         if new or recorded != state.get("session_history_recorded", 0):
             update["session_history_recorded"] = len(messages)
         return update or None
 
+    def _remember_model(
+        self, request: ModelRequest[Any], response: ModelResponse[Any]
+    ) -> ModelResponse[Any] | ExtendedModelResponse[Any]:
+        """The response, with the called model's name left in the state when it is new there."""
+        name = _configured_model(request.model, request.model_settings)
+        if name is None or request.state.get("session_history_model") == name:
+            return response
+        return ExtendedModelResponse(
+            model_response=response, command=Command(update={"session_history_model": name})
+        )
+
     # -- the doors LangChain calls: sync for invoke/stream, async for ainvoke/astream ----------
     # The session id is read here, in the run's own context: the run configuration lives in a
     # context variable that the background loop behind run_sync does not see.
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
+        return self._remember_model(request, handler(request))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
+        return self._remember_model(request, await handler(request))
 
     def after_model(
         self, state: SessionHistoryState, runtime: Runtime[Any]
@@ -123,12 +166,28 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
         return await self._record(state, self._session_id(state))
 
 
-def _model_name(messages: list[BaseMessage]) -> str:
+def _reported_model(messages: list[BaseMessage]) -> str | None:
+    """The model name the first reply that reports one gives, as its provider wrote it."""
     for message in messages:
         if isinstance(message, AIMessage):
-            name = message.response_metadata.get("model_name") or message.response_metadata.get(
-                "model"
-            )
+            metadata = message.response_metadata
+            name = metadata.get("model_name") or metadata.get("model")
             if isinstance(name, str) and name:
                 return name
-    return "unknown"
+    return None
+
+
+def _configured_model(model: BaseChatModel, settings: dict[str, Any]) -> str | None:
+    """The name a chat model is configured with, as LangChain's tracing reads it.
+
+    ``_get_ls_params`` is how langchain-core and every provider package name a model for
+    LangSmith (``model``, ``model_name``, ``model_id``, a per-call ``model=`` setting...). It is
+    underscored, so anything unexpected from it falls back to the common attributes.
+    """
+    try:
+        name = model._get_ls_params(**settings).get("ls_model_name")
+    except Exception:  # noqa: BLE001 - a provider's tracing hook must never break a run
+        name = None
+    if not isinstance(name, str) or not name:
+        name = getattr(model, "model_name", None) or getattr(model, "model", None)
+    return name if isinstance(name, str) and name else None
