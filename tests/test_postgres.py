@@ -20,7 +20,7 @@ from session_history import (
 from session_history._backends.postgres.connection import ident
 
 from .conftest import drop_schema, postgres_url
-from .helpers import raw_sql, session
+from .helpers import raw_sql, session, text
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_servers_starting_at_once_apply_each_migration_once(pg_url: str) -> None
                 rows = await raw_sql(history, "", "SELECT name FROM {s}.migrations ORDER BY name")
             return [str(r[0]) for r in rows]
 
-        assert asyncio.run(applied()) == ["m001_initial", "m002_exact_json"]
+        assert asyncio.run(applied()) == ["m001_initial", "m002_exact_json", "m003_search_tokens"]
     finally:
         drop_schema(pg_url, schema)
 
@@ -184,3 +184,17 @@ async def test_text_that_merely_spells_the_nul_escape_is_stored(history: Session
     await history.append_messages("s", [ChatMessage(role="user", content=c) for c in spelled])
     loaded = await history.load_session("s")
     assert loaded is not None and [m.content for m in loaded.messages] == spelled
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_m003_reindexes_rows_written_before_it(config: HistoryConfig) -> None:
+    """Rows indexed with the old key (the folded text, which PostgreSQL's parser reads as
+    "www.example.com" one token) are indexed by their tokens once the migration runs."""
+    async with SessionHistory(config) as history:
+        await history.create_session(session("s", messages=[text("user", "see www.example.com")]))
+        await raw_sql(history, "", "UPDATE {s}.messages SET search_key = lower(search_text)")
+        await raw_sql(history, "", "DELETE FROM {s}.migrations WHERE name = 'm003_search_tokens'")
+        assert await history.search("example") == []  # the old key, as the old code left it
+    async with SessionHistory(config) as history:
+        assert [h.seq for h in await history.search("example")] == [0]
+        assert [h.seq for h in await history.search("www.example.com")] == [0]

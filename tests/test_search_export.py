@@ -16,7 +16,7 @@ from session_history import (
     Usage,
 )
 from session_history._backends.sqlite.schema import MIGRATIONS_TABLE
-from session_history._search import fold
+from session_history._search import MAX_TOKENS, fold
 
 from .helpers import full_message, session, text, turn
 
@@ -110,10 +110,49 @@ def test_fold_lowers_and_strips_accents(raw: str, folded: str) -> None:
     assert fold(raw) == folded
 
 
-@pytest.mark.parametrize("query", ['"unclosed phrase', "", "   ", "***", '""'])
+@pytest.mark.parametrize(
+    "query", ['"unclosed phrase', "", "   ", "***", '""', "\x00", "!?", "broken \ud800 text"]
+)
 async def test_malformed_queries_are_clear_errors(history: SessionHistory, query: str) -> None:
-    with pytest.raises(InvalidQueryError, match="search query"):
+    with pytest.raises(InvalidQueryError, match="search query") as raised:
         await history.search(query)
+    assert "writ" not in str(raised.value)  # a read's error says nothing of writes
+
+
+async def test_query_size_is_bounded_the_same_on_every_backend(history: SessionHistory) -> None:
+    await history.create_session(session("s", messages=[text("user", "w1 w2 w3")]))
+    words = [f"w{i}" for i in range(1, MAX_TOKENS + 1)]
+    assert await history.search(" ".join(words)) == []  # the most allowed still runs
+    assert await history.search(f'"{" ".join(words[:3])}"') != []
+    with pytest.raises(InvalidQueryError, match=f"at most {MAX_TOKENS}"):
+        await history.search(" ".join(f"w{i}" for i in range(20_000)))
+    with pytest.raises(InvalidQueryError, match=f"at most {MAX_TOKENS}"):
+        await history.search('"' + " ".join([*words, "one-more"]) + '"')
+
+
+async def test_words_with_punctuation_mean_the_same_on_every_backend(
+    history: SessionHistory,
+) -> None:
+    """A word that holds several tokens matches them next to each other, as a phrase does."""
+    messages = [
+        text("user", "the content x here"),
+        text("user", "x comes before content"),
+        text("user", "content:x"),
+        text("user", "send an e-mail"),
+        text("user", "e mail is two words"),
+        text("user", "email is one"),
+    ]
+    await history.create_session(session("s", messages=messages))
+
+    async def seqs(query: str) -> list[int]:
+        return sorted(h.seq for h in await history.search(query))
+
+    assert await seqs("content:x") == [0, 2]
+    assert await seqs('"content x"') == [0, 2]
+    assert await seqs("content x") == [0, 1, 2]
+    assert await seqs("e-mail") == [3, 4]
+    assert await seqs("email") == [5]
+    assert await seqs("e-ma*") == [3, 4]
 
 
 @pytest.mark.parametrize(
