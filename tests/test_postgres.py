@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sys
 import uuid
 
 import pytest
@@ -198,3 +199,72 @@ async def test_m003_reindexes_rows_written_before_it(config: HistoryConfig) -> N
     async with SessionHistory(config) as history:
         assert [h.seq for h in await history.search("example")] == [0]
         assert [h.seq for h in await history.search("www.example.com")] == [0]
+
+
+def test_a_url_without_the_driver_is_one_line_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No asyncpg installed: the library raises a SessionHistoryError, the CLI prints one line."""
+    from click.testing import CliRunner
+
+    from session_history import SessionHistoryError
+    from session_history.cli import cli
+
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg now fails
+    config = HistoryConfig(enabled=True, url="postgresql://u:secret@db.invalid/app")
+    with pytest.raises(SessionHistoryError, match=r'pip install "session-history\[postgres\]"'):
+        SyncSessionHistory(config)
+    result = CliRunner().invoke(cli, ["--db", "postgresql://u:secret@db.invalid/app", "list"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "session-history[postgres]" in result.output
+    assert "secret" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_only_the_call_in_flight_fails_when_the_server_drops_the_connections(
+    history: SessionHistory,
+) -> None:
+    """pg_terminate_backend: between calls nothing fails; during a call, that call fails with
+    one ConnectionLostError that says what happened, and every call after it works."""
+    import asyncpg
+
+    from session_history import ConnectionLostError
+
+    terminate = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'session-history' AND pid <> pg_backend_pid()"
+    )
+    await history.create_session(session("s"))
+    killer = await asyncpg.connect(postgres_url())
+    try:
+        await killer.execute(terminate)  # while idle
+        await asyncio.sleep(0.3)  # the server ends its backends a moment after it says so
+        for i in range(5):
+            await history.append_messages("s", [ChatMessage(role="user", content=f"idle {i}")])
+
+        blocker = await asyncpg.connect(postgres_url())
+        try:
+            async with blocker.transaction():
+                schema = ident(history._backend.schema)  # type: ignore[attr-defined]
+                await blocker.execute(f"SELECT 1 FROM {schema}.sessions FOR UPDATE")
+                blocked = asyncio.ensure_future(
+                    history.append_messages("s", [ChatMessage(role="user", content="lost")])
+                )
+                await asyncio.sleep(0.3)
+                await killer.execute(terminate)  # during the append, which waits for the lock
+                with pytest.raises(ConnectionLostError) as lost:
+                    await blocked
+        finally:
+            await blocker.close()
+        message = str(lost.value)
+        assert "connection to PostgreSQL at 127.0.0.1 was lost" in message
+        assert "released back" not in message and "another operation" not in message
+        await asyncio.sleep(0.3)
+        for i in range(5):  # every call after it works, on fresh connections
+            await history.append_messages("s", [ChatMessage(role="user", content=f"after {i}")])
+    finally:
+        await killer.close()
+    loaded = await history.load_messages("s")
+    assert [m.content for m in loaded] == [f"idle {i}" for i in range(5)] + [
+        f"after {i}" for i in range(5)
+    ]
