@@ -72,21 +72,16 @@ def to_chat_messages(messages: Sequence[ModelMessage]) -> list[ChatMessage]:
     converted: list[ChatMessage] = []
     instructions: str | None = None
     for index, message in enumerate(messages):
+        verbatim = _dump(message, index)  # first: it also refuses what is not a message
         if isinstance(message, ModelRequest):
             readings = read_request(message, with_instructions=message.instructions != instructions)
             instructions = message.instructions
             carrier_role = Role.SYSTEM
-        elif isinstance(message, ModelResponse):
+        else:
             readings = read_response(message)
             carrier_role = Role.ASSISTANT
-        else:
-            raise InvalidQueryError(
-                f"item {index} is a {type(message).__name__}, not a pydantic-ai ModelRequest or "
-                "ModelResponse; pass messages as result.new_messages() gives them"
-            )
         if not readings:  # nothing to read (only deltas, say): one message carries it
             readings = [(None, ChatMessage(role=carrier_role, timestamp=message.timestamp))]
-        verbatim = _dump(message, index)
         (first, head), *members = readings
         parts: list[JsonValue] = [first, *(part for part, _ in members)]
         head.metadata = {PYDANTIC_AI_KEY: {"message": verbatim, "parts": parts}}
@@ -97,7 +92,12 @@ def to_chat_messages(messages: Sequence[ModelMessage]) -> list[ChatMessage]:
     return converted
 
 
-def _dump(message: ModelMessage, index: int) -> str:
+def _dump(message: object, index: int) -> str:
+    if not isinstance(message, ModelRequest | ModelResponse):
+        raise InvalidQueryError(
+            f"item {index} is a {type(message).__name__}, not a pydantic-ai ModelRequest or "
+            "ModelResponse; pass messages as result.new_messages() gives them"
+        )
     try:
         # One message of the list ModelMessagesTypeAdapter writes, byte for byte.
         return ModelMessagesTypeAdapter.dump_json([message])[1:-1].decode()
