@@ -8,11 +8,14 @@ import json
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pai_samples import at, every_message
+from pydantic_ai import PydanticAIDeprecationWarning
 from pydantic_ai.messages import (
     ModelMessagesTypeAdapter,
     ModelRequest,
     ModelResponse,
     ModelSettingsDeltaPart,
+    RetryFeedbackPart,
+    RetryPromptPart,
     SystemPromptPart,
     TextPart,
     ThinkingPart,
@@ -324,3 +327,28 @@ def test_the_package_exports() -> None:
     }
     for name in pydantic_ai_session_history.__all__:
         assert getattr(pydantic_ai_session_history, name) is not None
+
+
+async def test_a_deprecated_retry_prompt_reads_as_pydantic_ai_means_it(
+    pai: PydanticAIHistory, store: SessionHistory
+) -> None:
+    with pytest.warns(PydanticAIDeprecationWarning):
+        for_tool = RetryPromptPart("Use a city name.", tool_name="weather", tool_call_id="c1")
+    with pytest.warns(PydanticAIDeprecationWarning):
+        for_output = RetryPromptPart("Answer in JSON.")
+    await pai.append("s", [ModelRequest(parts=[for_tool, for_output])])
+    tool, user = await store.load_messages("s")
+    assert (tool.role, tool.tool_call_id, tool.status) == (Role.TOOL, "c1", "retried")
+    assert user.role is Role.USER and "Answer in JSON." in (user.content or "")
+    # Loaded as pydantic-ai itself loads a stored retry prompt: as the part it always meant.
+    (request,) = await pai.load("s")
+    assert isinstance(request, ModelRequest)
+    retried, feedback = request.parts
+    assert isinstance(retried, ToolReturnPart) and retried.outcome == "retried"
+    assert isinstance(feedback, RetryFeedbackPart) and feedback.content == "Answer in JSON."
+
+
+async def test_a_disabled_history_stores_nothing_and_loads_nothing() -> None:
+    pai = PydanticAIHistory(SessionHistory())
+    await pai.append("s", every_message())
+    assert await pai.load("s") == []

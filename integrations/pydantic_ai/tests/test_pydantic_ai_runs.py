@@ -24,7 +24,15 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 
 from pydantic_ai_session_history import PydanticAIHistory, RunNotRecordedWarning
-from session_history import HistoryConfig, InvalidQueryError, SessionHistory, SyncSessionHistory
+from session_history import (
+    ChatMessage,
+    HistoryConfig,
+    InvalidQueryError,
+    SessionHistory,
+    SessionSummary,
+    SyncSessionHistory,
+    hookimpl,
+)
 from session_history.cli import cli
 
 dump = ModelMessagesTypeAdapter.dump_json
@@ -277,3 +285,24 @@ def test_blocking_doors_have_the_signatures_of_their_async_bodies() -> None:
         body = inspect.signature(getattr(PydanticAIHistory, name))
         door = inspect.signature(getattr(PydanticAIHistory, f"{name}_sync"))
         assert door.parameters == body.parameters
+
+
+async def test_hooks_are_told_of_each_run(pai_config: HistoryConfig) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.saved: list[tuple[str, str, int]] = []
+
+        @hookimpl
+        async def session_history_saved(
+            self, summary: SessionSummary, new_messages: list[ChatMessage], operation: str
+        ) -> None:
+            self.saved.append((summary.id, operation, len(new_messages)))
+
+    recorder = Recorder()
+    async with SessionHistory(pai_config, plugins=[recorder]) as history:
+        pai = PydanticAIHistory(history)
+        agent = weather_agent(WeatherModel())
+        await pai.run(agent, "Rain in Graz?", session_id="s")
+        await pai.run(agent, "Rain in Linz?", session_id="s")
+    # Per run: instructions and prompt, the call, its result, the answer.
+    assert recorder.saved == [("s", "create", 5), ("s", "append", 5)]
