@@ -306,3 +306,25 @@ async def test_hooks_are_told_of_each_run(pai_config: HistoryConfig) -> None:
         await pai.run(agent, "Rain in Linz?", session_id="s")
     # Per run: instructions and prompt, the call, its result, the answer.
     assert recorder.saved == [("s", "create", 5), ("s", "append", 5)]
+
+
+async def test_two_runs_on_one_session_are_both_kept_in_the_order_they_finish(
+    pai: PydanticAIHistory,
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        await release.wait()
+        return ModelResponse(parts=[TextPart("slow")])
+
+    def fast(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("fast")])
+
+    first = asyncio.ensure_future(pai.run(Agent(FunctionModel(slow)), "one", session_id="s"))
+    second = await pai.run(Agent(FunctionModel(fast)), "two", session_id="s")
+    release.set()
+    slow_result = await first
+    assert (
+        len(second.all_messages()) == len(slow_result.all_messages()) == 2
+    )  # neither saw the other
+    assert dump(await pai.load("s")) == dump([*second.all_messages(), *slow_result.all_messages()])

@@ -126,7 +126,9 @@ def from_chat_messages(messages: Sequence[ChatMessage]) -> list[ModelMessage]:
     items: list[_Verbatim | list[ChatMessage]] = list(_groups(messages))
     texts = [item.text for item in items if isinstance(item, _Verbatim)]
     verbatim: Iterator[ModelMessage] = iter(_validate(texts))
-    tool_names = {call.id: call.name for message in messages for call in message.tool_calls or []}
+    tool_names: dict[str, str] = {}
+    if len(texts) < len(items):  # messages without a verbatim form: name their tool results
+        tool_names = {call.id: call.name for m in messages for call in m.tool_calls or []}
     loaded: list[ModelMessage] = []
     for item in items:
         if isinstance(item, _Verbatim):
