@@ -311,9 +311,10 @@ async def test_hooks_are_told_of_each_run(pai_config: HistoryConfig) -> None:
 async def test_two_runs_on_one_session_are_both_kept_in_the_order_they_finish(
     pai: PydanticAIHistory,
 ) -> None:
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def slow(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        started.set()  # it has loaded the session (empty)
         await release.wait()
         return ModelResponse(parts=[TextPart("slow")])
 
@@ -321,6 +322,7 @@ async def test_two_runs_on_one_session_are_both_kept_in_the_order_they_finish(
         return ModelResponse(parts=[TextPart("fast")])
 
     first = asyncio.ensure_future(pai.run(Agent(FunctionModel(slow)), "one", session_id="s"))
+    await asyncio.wait_for(started.wait(), 10)
     second = await pai.run(Agent(FunctionModel(fast)), "two", session_id="s")
     release.set()
     slow_result = await first
