@@ -231,7 +231,7 @@ async def test_run_stream_appends_when_the_stream_was_read(pai: PydanticAIHistor
     assert len(stream.all_messages()) == 4
 
 
-async def test_run_stream_appends_nothing_on_error_or_an_unread_stream(
+async def test_run_stream_appends_nothing_on_error_cancellation_or_an_unread_stream(
     pai: PydanticAIHistory, store: SessionHistory
 ) -> None:
     agent = weather_agent(FunctionModel(stream_function=streamed))
@@ -243,6 +243,15 @@ async def test_run_stream_appends_nothing_on_error_or_an_unread_stream(
 
     with pytest.raises(ValueError, match="client gone"):
         await failing()
+
+    async def cancelled() -> None:
+        async with pai.run_stream(agent, "Weather?", session_id="s") as stream:
+            async for _ in stream.stream_text():
+                asyncio.current_task().cancel()  # type: ignore[union-attr]
+                await asyncio.sleep(0)
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.ensure_future(cancelled())
     with pytest.warns(RunNotRecordedWarning, match="not read to its end"):
         async with pai.run_stream(agent, "Weather?", session_id="s"):
             pass
