@@ -68,11 +68,11 @@ async def test_numbers_come_back_exactly(pai: PydanticAIHistory) -> None:
 
 
 async def test_each_message_is_stored_once_and_each_part_reads_as_a_message(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     original = every_message()
     await pai.append("s", original)
-    stored = await store.load_messages("s")
+    stored = await session_history.load_messages("s")
     heads = [m for m in stored if "message" in m.metadata[PYDANTIC_AI_KEY]]
     assert [json.loads(str(h.metadata[PYDANTIC_AI_KEY]["message"])) for h in heads] == [
         json.loads(dump([m]))[0] for m in original
@@ -133,10 +133,10 @@ async def test_each_message_is_stored_once_and_each_part_reads_as_a_message(
 
 
 async def test_usage_defaults_to_what_the_responses_report(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     await pai.append("s", every_message())
-    session = await store.load_session("s")
+    session = await session_history.load_session("s")
     assert session is not None
     assert (session.agent_name, session.model) == ("weather", "claude-test-1")
     assert session.usage == Usage(
@@ -150,9 +150,9 @@ async def test_usage_defaults_to_what_the_responses_report(
 
 
 async def test_core_api_messages_load_as_the_messages_their_roles_imply(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
-    await store.create_session(
+    await session_history.create_session(
         Session(
             session_id="core",
             agent_name="a",
@@ -196,9 +196,9 @@ async def test_core_api_messages_load_as_the_messages_their_roles_imply(
 
 
 async def test_a_conversation_started_by_langchain_continues_in_pydantic_ai(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
-    await SessionChatMessageHistory("lc", store).aadd_messages(
+    await SessionChatMessageHistory("lc", session_history).aadd_messages(
         [
             SystemMessage("Be brief."),
             HumanMessage("Weather?"),
@@ -218,24 +218,24 @@ async def test_a_conversation_started_by_langchain_continues_in_pydantic_ai(
 
 
 async def test_popping_a_parts_message_drops_that_part_from_its_message(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     response = ModelResponse(
         parts=[ThinkingPart("hmm"), TextPart("one"), TextPart("two")], timestamp=at(1)
     )
     request = ModelRequest(parts=[UserPromptPart("q", timestamp=at(0))], instructions="Be kind.")
     await pai.append("s", [request, response])
-    (popped,) = await store.pop_messages("s")
+    (popped,) = await session_history.pop_messages("s")
     assert popped.content == "two"
     loaded_request, loaded_response = await pai.load("s")
     assert dump([loaded_request]) == dump([request])
     assert isinstance(loaded_response, ModelResponse)
     assert loaded_response.parts == [ThinkingPart("hmm"), TextPart("one")]
     assert loaded_response.timestamp == at(1)
-    await store.pop_messages("s", 3)  # the response's last two, and the prompt
+    await session_history.pop_messages("s", 3)  # the response's last two, and the prompt
     (left,) = await pai.load("s")
     assert isinstance(left, ModelRequest) and (left.parts, left.instructions) == ([], "Be kind.")
-    await store.pop_messages("s")
+    await session_history.pop_messages("s")
     assert await pai.load("s") == []
 
     # Instructions read after leading tool results: popping their message drops them too.
@@ -247,46 +247,50 @@ async def test_popping_a_parts_message_drops_that_part_from_its_message(
         instructions="Be brief.",
     )
     await pai.append("s", [results])
-    assert [m.role for m in await store.load_messages("s")] == [Role.TOOL, Role.SYSTEM, Role.USER]
-    await store.pop_messages("s")
+    assert [m.role for m in await session_history.load_messages("s")] == [
+        Role.TOOL,
+        Role.SYSTEM,
+        Role.USER,
+    ]
+    await session_history.pop_messages("s")
     (left,) = await pai.load("s")
     assert isinstance(left, ModelRequest) and left.instructions == "Be brief."
     assert [p.part_kind for p in left.parts] == ["tool-return"]
-    await store.pop_messages("s")
+    await session_history.pop_messages("s")
     (left,) = await pai.load("s")
     assert isinstance(left, ModelRequest) and left.instructions is None
     assert [p.part_kind for p in left.parts] == ["tool-return"]
 
 
 async def test_a_message_with_no_readable_part_is_carried_by_one_message(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     original = [
         ModelRequest(parts=[ModelSettingsDeltaPart(settings={"thinking": "high"})]),
         ModelResponse(parts=[]),
     ]
     await pai.append("s", original)
-    stored = await store.load_messages("s")
+    stored = await session_history.load_messages("s")
     assert [(m.role, m.content) for m in stored] == [(Role.SYSTEM, None), (Role.ASSISTANT, None)]
     assert dump(await pai.load("s")) == dump(original)
 
 
 async def test_bad_input_is_refused_and_nothing_is_written(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     with pytest.raises(InvalidQueryError, match=r"item 1 is a str, not a pydantic-ai"):
         await pai.append("s", [ModelRequest(parts=[UserPromptPart("hi")]), "hello"])  # type: ignore[list-item]
     with pytest.raises(InvalidQueryError, match=r"item 0 cannot be written as JSON"):
         await pai.append("s", [ModelRequest(parts=[ToolReturnPart("t", object(), "c")])])
-    assert await store.load_session("s") is None
+    assert await session_history.load_session("s") is None
 
 
 async def test_stored_data_this_version_cannot_read_is_a_clear_error(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     await pai.append("s", [ModelResponse(parts=[TextPart("fine")])])
     future = {"parts": [{"part_kind": "hologram"}], "kind": "response"}
-    await store.append_messages(
+    await session_history.append_messages(
         "s",
         [
             ChatMessage(
@@ -297,7 +301,7 @@ async def test_stored_data_this_version_cannot_read_is_a_clear_error(
     )
     with pytest.raises(InvalidQueryError, match=r"message 1 .* cannot be read by this pydantic-ai"):
         await pai.load("s")
-    assert len(await store.load_messages("s")) == 2  # left as it was
+    assert len(await session_history.load_messages("s")) == 2  # left as it was
 
 
 def test_instructions_are_shown_where_they_change() -> None:
@@ -330,14 +334,14 @@ def test_the_package_exports() -> None:
 
 
 async def test_a_deprecated_retry_prompt_reads_as_pydantic_ai_means_it(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     with pytest.warns(PydanticAIDeprecationWarning):
         for_tool = RetryPromptPart("Use a city name.", tool_name="weather", tool_call_id="c1")
     with pytest.warns(PydanticAIDeprecationWarning):
         for_output = RetryPromptPart("Answer in JSON.")
     await pai.append("s", [ModelRequest(parts=[for_tool, for_output])])
-    tool, user = await store.load_messages("s")
+    tool, user = await session_history.load_messages("s")
     assert (tool.role, tool.tool_call_id, tool.status) == (Role.TOOL, "c1", "retried")
     assert user.role is Role.USER and "Answer in JSON." in (user.content or "")
     # Loaded as pydantic-ai itself loads a stored retry prompt: as the part it always meant.

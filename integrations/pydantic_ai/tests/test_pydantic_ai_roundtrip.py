@@ -134,8 +134,8 @@ conversations = st.lists(requests | responses, min_size=1, max_size=6)
 
 
 @pytest.fixture
-def sync_history(pai_config: HistoryConfig) -> Iterator[SyncSessionHistory]:
-    with SyncSessionHistory(pai_config) as history:
+def sync_history(session_history_config: HistoryConfig) -> Iterator[SyncSessionHistory]:
+    with SyncSessionHistory(session_history_config) as history:
         yield history
 
 

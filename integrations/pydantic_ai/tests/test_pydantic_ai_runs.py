@@ -73,7 +73,7 @@ def weather_agent(model: WeatherModel | FunctionModel | TestModel) -> Agent[None
 
 
 async def test_a_tool_using_run_then_a_second_run_that_sees_the_first(
-    pai: PydanticAIHistory, store: SessionHistory, where: str
+    pai: PydanticAIHistory, session_history: SessionHistory, session_history_db: str
 ) -> None:
     model = WeatherModel()
     agent = weather_agent(model)
@@ -87,7 +87,7 @@ async def test_a_tool_using_run_then_a_second_run_that_sees_the_first(
     assert second.output == "Forecast: rain in Porto."
     assert dump(await pai.load("trip-7")) == dump(second.all_messages())
 
-    summary = await store.get_summary("trip-7")
+    summary = await session_history.get_summary("trip-7")
     assert summary is not None
     assert (summary.agent_name, summary.model) == ("weather", "function:WeatherModel:")
     assert (summary.turn_count, summary.tool_call_count) == (2, 2)
@@ -100,11 +100,11 @@ async def test_a_tool_using_run_then_a_second_run_that_sees_the_first(
     assert summary.usage.total_tokens == usage.total_tokens
     assert summary.usage.model_extra == {"requests": 4, "tool_calls": 2}
 
-    shown = CliRunner().invoke(cli, ["--db", where, "show", "trip-7"])
+    shown = CliRunner().invoke(cli, ["--db", str(session_history_db), "show", "trip-7"])
     assert shown.exit_code == 0, shown.output
     for text in ("Umbrella in Lisbon?", "forecast", "rain in Lisbon", "Forecast: rain in Porto."):
         assert text in shown.output
-    found = CliRunner().invoke(cli, ["--db", where, "search", "Porto", "--json"])
+    found = CliRunner().invoke(cli, ["--db", str(session_history_db), "search", "Porto", "--json"])
     assert found.exit_code == 0, found.output
     assert "trip-7" in found.output and "Porto" in found.output
 
@@ -116,9 +116,11 @@ async def test_test_model_runs_are_stored_losslessly(pai: PydanticAIHistory) -> 
     assert dump(await pai.load("t")) == dump(result.all_messages())
 
 
-async def test_a_failing_run_appends_nothing(pai: PydanticAIHistory, store: SessionHistory) -> None:
+async def test_a_failing_run_appends_nothing(
+    pai: PydanticAIHistory, session_history: SessionHistory
+) -> None:
     await pai.run(weather_agent(WeatherModel()), "Rain in Lisbon?", session_id="s")
-    before = await store.load_messages("s")
+    before = await session_history.load_messages("s")
 
     def broken(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         if len(messages) > 5:  # after its tool call ran
@@ -127,14 +129,14 @@ async def test_a_failing_run_appends_nothing(pai: PydanticAIHistory, store: Sess
 
     with pytest.raises(RuntimeError, match="provider down"):
         await pai.run(weather_agent(FunctionModel(broken)), "Oslo?", session_id="s")
-    assert await store.load_messages("s") == before
+    assert await session_history.load_messages("s") == before
     with pytest.raises(RuntimeError, match="provider down"):
         await pai.run(weather_agent(FunctionModel(broken)), "Oslo?", session_id="new")
-    assert await store.load_session("new") is None
+    assert await session_history.load_session("new") is None
 
 
 async def test_a_cancelled_run_appends_nothing(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     started = asyncio.Event()
 
@@ -152,11 +154,11 @@ async def test_a_cancelled_run_appends_nothing(
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    assert await store.load_session("s") is None
+    assert await session_history.load_session("s") is None
 
 
 async def test_concurrent_runs_on_different_sessions_lose_nothing(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     agent = weather_agent(WeatherModel())
 
@@ -170,7 +172,7 @@ async def test_concurrent_runs_on_different_sessions_lose_nothing(
     results = await asyncio.gather(*(conversation(n) for n in range(8)))
     for n, dumps in enumerate(results):
         assert dump(await pai.load(f"s{n}")) == dumps[-1]
-        summary = await store.get_summary(f"s{n}")
+        summary = await session_history.get_summary(f"s{n}")
         assert summary is not None and summary.tool_call_count == 3
 
 
@@ -184,7 +186,7 @@ async def test_iter_appends_when_the_run_finishes(pai: PydanticAIHistory) -> Non
 
 
 async def test_iter_appends_nothing_on_error_cancellation_or_an_unfinished_run(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     agent = weather_agent(WeatherModel())
 
@@ -207,7 +209,7 @@ async def test_iter_appends_nothing_on_error_cancellation_or_an_unfinished_run(
     with pytest.warns(RunNotRecordedWarning, match=r"session 's': the run had not finished"):
         async with pai.iter(agent, "Rain in Bern?", session_id="s") as run:
             await run.next(run.next_node)
-    assert await store.load_session("s") is None
+    assert await session_history.load_session("s") is None
 
 
 async def streamed(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
@@ -232,7 +234,7 @@ async def test_run_stream_appends_when_the_stream_was_read(pai: PydanticAIHistor
 
 
 async def test_run_stream_appends_nothing_on_error_cancellation_or_an_unread_stream(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     agent = weather_agent(FunctionModel(stream_function=streamed))
 
@@ -255,7 +257,7 @@ async def test_run_stream_appends_nothing_on_error_cancellation_or_an_unread_str
     with pytest.warns(RunNotRecordedWarning, match="not read to its end"):
         async with pai.run_stream(agent, "Weather?", session_id="s"):
             pass
-    assert await store.load_session("s") is None
+    assert await session_history.load_session("s") is None
 
 
 async def test_run_refuses_the_history_arguments_it_supplies(pai: PydanticAIHistory) -> None:
@@ -267,9 +269,9 @@ async def test_run_refuses_the_history_arguments_it_supplies(pai: PydanticAIHist
             pass
 
 
-def test_blocking_doors_in_a_plain_script(pai_config: HistoryConfig) -> None:
+def test_blocking_doors_in_a_plain_script(session_history_config: HistoryConfig) -> None:
     agent = weather_agent(WeatherModel())
-    with SyncSessionHistory(pai_config) as history:
+    with SyncSessionHistory(session_history_config) as history:
         pai = PydanticAIHistory(history)
         result = pai.run_sync(agent, "Rain in Lyon?", session_id="s")
         assert result.output == "Forecast: rain in Lyon."
@@ -282,7 +284,7 @@ def test_blocking_doors_in_a_plain_script(pai_config: HistoryConfig) -> None:
 
 
 async def test_run_sync_works_inside_a_running_event_loop(
-    pai: PydanticAIHistory, store: SessionHistory
+    pai: PydanticAIHistory, session_history: SessionHistory
 ) -> None:
     # agent.run_sync cannot run here (the loop is running); the store's run_sync can.
     result = pai.run_sync(weather_agent(WeatherModel()), "Rain in Gent?", session_id="s")
@@ -296,7 +298,7 @@ def test_blocking_doors_have_the_signatures_of_their_async_bodies() -> None:
         assert door.parameters == body.parameters
 
 
-async def test_hooks_are_told_of_each_run(pai_config: HistoryConfig) -> None:
+async def test_hooks_are_told_of_each_run(session_history_config: HistoryConfig) -> None:
     class Recorder:
         def __init__(self) -> None:
             self.saved: list[tuple[str, str, int]] = []
@@ -308,7 +310,7 @@ async def test_hooks_are_told_of_each_run(pai_config: HistoryConfig) -> None:
             self.saved.append((summary.id, operation, len(new_messages)))
 
     recorder = Recorder()
-    async with SessionHistory(pai_config, plugins=[recorder]) as history:
+    async with SessionHistory(session_history_config, plugins=[recorder]) as history:
         pai = PydanticAIHistory(history)
         agent = weather_agent(WeatherModel())
         await pai.run(agent, "Rain in Graz?", session_id="s")

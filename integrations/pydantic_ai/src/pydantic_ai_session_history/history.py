@@ -21,8 +21,8 @@ from session_history import (
     SessionNotFoundError,
     SyncSessionHistory,
     Usage,
+    run_sync,
 )
-from session_history.sync import run_sync
 
 from .convert import from_chat_messages, to_chat_messages
 from .usage import usage_of
