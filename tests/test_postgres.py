@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sys
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,6 +24,18 @@ from session_history._backends.postgres.connection import ident
 from .helpers import raw_sql, server_dsn, session, text
 
 POSTGRES = pytest.mark.session_history(backends=["postgresql"])
+
+
+@pytest.fixture
+def named(session_history_db: str) -> Iterator[tuple[SessionHistory, str]]:
+    """A store whose connections carry a name of their own, so a test can drop them (and no
+    other test's, in this run or another)."""
+    name = f"sh-test-{uuid.uuid4().hex[:12]}"
+    url = f"{session_history_db}&application_name={name}"
+    history = SessionHistory(HistoryConfig(enabled=True, url=url, load_entrypoint_plugins=False))
+    run_sync(history.open)
+    yield history, name
+    run_sync(history.close)
 
 
 def _open_and_count(url: str) -> None:
@@ -52,11 +66,13 @@ def test_servers_starting_at_once_apply_each_migration_once(session_history_db: 
 
 @POSTGRES
 async def test_a_dropped_connection_loses_nothing_acknowledged(
-    session_history: SessionHistory, session_history_db: str
+    named: tuple[SessionHistory, str], session_history_db: str
 ) -> None:
     import asyncpg
 
-    await session_history.create_session(session("s"))
+    history, name = named
+
+    await history.create_session(session("s"))
     acknowledged: list[int] = []
     failures = 0
     killer = await asyncpg.connect(server_dsn(session_history_db))
@@ -65,19 +81,20 @@ async def test_a_dropped_connection_loses_nothing_acknowledged(
             if i % 10 == 5:  # the server drops every connection of ours, between or during calls
                 await killer.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = 'session-history' AND pid <> pg_backend_pid()"
+                    "WHERE application_name = $1",
+                    name,
                 )
             batch = [ChatMessage(role="user", content=f"{i}:{part}") for part in range(3)]
             try:
-                await session_history.append_messages("s", batch)
+                await history.append_messages("s", batch)
                 acknowledged.append(i)
             except DatabaseError:
                 failures += 1
     finally:
         await killer.close()
     assert failures >= 1, "the test did not drop any connection mid-use"
-    loaded = await session_history.load_session("s")
-    summary = await session_history.get_summary("s")
+    loaded = await history.load_session("s")
+    summary = await history.get_summary("s")
     assert loaded is not None and summary is not None
     contents = [m.content or "" for m in loaded.messages]
     calls = [int(contents[k].split(":")[0]) for k in range(0, len(contents), 3)]
@@ -220,38 +237,35 @@ def test_a_url_without_the_driver_is_one_line_naming_the_extra(
 
 @POSTGRES
 async def test_only_the_call_in_flight_fails_when_the_server_drops_the_connections(
-    session_history: SessionHistory, session_history_db: str
+    named: tuple[SessionHistory, str], session_history_db: str
 ) -> None:
     """pg_terminate_backend: between calls nothing fails; during a call, that call fails with
     one ConnectionLostError that says what happened, and every call after it works."""
     import asyncpg
 
+    history, name = named
+
     from session_history import ConnectionLostError
 
-    terminate = (
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'session-history' AND pid <> pg_backend_pid()"
-    )
-    await session_history.create_session(session("s"))
+    terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1"
+    await history.create_session(session("s"))
     killer = await asyncpg.connect(server_dsn(session_history_db))
     try:
-        await killer.execute(terminate)  # while idle
+        await killer.execute(terminate, name)  # while idle
         await asyncio.sleep(0.3)  # the server ends its backends a moment after it says so
         for i in range(5):
-            await session_history.append_messages(
-                "s", [ChatMessage(role="user", content=f"idle {i}")]
-            )
+            await history.append_messages("s", [ChatMessage(role="user", content=f"idle {i}")])
 
         blocker = await asyncpg.connect(server_dsn(session_history_db))
         try:
             async with blocker.transaction():
-                schema = ident(session_history._backend.schema)  # type: ignore[attr-defined]
+                schema = ident(history._backend.schema)  # type: ignore[attr-defined]
                 await blocker.execute(f"SELECT 1 FROM {schema}.sessions FOR UPDATE")
                 blocked = asyncio.ensure_future(
-                    session_history.append_messages("s", [ChatMessage(role="user", content="lost")])
+                    history.append_messages("s", [ChatMessage(role="user", content="lost")])
                 )
                 await asyncio.sleep(0.3)
-                await killer.execute(terminate)  # during the append, which waits for the lock
+                await killer.execute(terminate, name)  # during the append, which waits for the lock
                 with pytest.raises(ConnectionLostError) as lost:
                     await blocked
         finally:
@@ -261,12 +275,72 @@ async def test_only_the_call_in_flight_fails_when_the_server_drops_the_connectio
         assert "released back" not in message and "another operation" not in message
         await asyncio.sleep(0.3)
         for i in range(5):  # every call after it works, on fresh connections
-            await session_history.append_messages(
-                "s", [ChatMessage(role="user", content=f"after {i}")]
-            )
+            await history.append_messages("s", [ChatMessage(role="user", content=f"after {i}")])
     finally:
         await killer.close()
-    loaded = await session_history.load_messages("s")
+    loaded = await history.load_messages("s")
     assert [m.content for m in loaded] == [f"idle {i}" for i in range(5)] + [
         f"after {i}" for i in range(5)
     ]
+
+
+@POSTGRES
+def test_each_event_loop_gets_a_pool_of_its_own_closed_when_the_loop_ends(
+    session_history_db: str,
+) -> None:
+    """asyncio.run after asyncio.run, and threads each with a loop: every call runs on its own
+    loop, and when a loop ends its connections are closed; close() never waits on a loop."""
+    import threading
+
+    import asyncpg
+
+    name = f"sh-test-{uuid.uuid4().hex[:12]}"
+    url = f"{session_history_db}&application_name={name}"
+    history = SessionHistory(HistoryConfig(enabled=True, url=url, load_entrypoint_plugins=False))
+
+    async def count(expected: int) -> int:
+        """The store's connections, once they are ``expected`` (a closed connection's server
+        process leaves pg_stat_activity a moment after the client closes it) or after 5 s."""
+        conn = await asyncpg.connect(server_dsn(session_history_db))
+        try:
+            for _ in range(50):
+                found = int(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name
+                    )
+                )
+                if found == expected:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+        return found
+
+    def connections(expected: int) -> int:
+        return asyncio.run(count(expected))
+
+    async def first() -> None:
+        await history.open()
+        await history.create_session(session("s"))
+
+    asyncio.run(first())
+    assert connections(0) == 0  # the loop ended: its pool was closed with it
+
+    def writer(i: int) -> None:
+        asyncio.run(history.append_messages("s", [ChatMessage(role="user", content=str(i))]))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert connections(0) == 0
+    assert sorted(m.content or "" for m in run_sync(history.load_messages, "s")) == [
+        "0",
+        "1",
+        "2",
+        "3",
+    ]
+    assert connections(1) == 1  # the background loop's pool, for blocking calls
+    run_sync(history.close)
+    assert connections(0) == 0
