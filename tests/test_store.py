@@ -623,3 +623,49 @@ async def test_the_nul_character_in_messages_is_kept(session_history: SessionHis
     loaded = await session_history.load_session("s")
     assert loaded is not None and loaded.messages == [message, message]
     assert [h.seq for h in await session_history.search("a")] in ([0, 1], [1, 0])
+
+
+# -- a session made on its first write -------------------------------------------------------------
+
+
+async def test_append_with_create_makes_the_session_on_its_first_write(
+    session_history: SessionHistory,
+) -> None:
+    from pytest_session_history import HookRecorder
+
+    recorder = HookRecorder()
+    session_history.plugin_manager.register(recorder)
+    first = session("s", agent_name="ops", model="m1", usage=USAGE, metadata={"k": 1})
+    await session_history.append_messages("s", turn(0), usage=USAGE, create=first)
+    await session_history.append_messages("s", turn(1), create=session("s", agent_name="other"))
+    loaded = await session_history.load_session("s")
+    assert loaded is not None
+    assert (loaded.agent_name, loaded.model, loaded.metadata) == ("ops", "m1", {"k": 1})
+    assert loaded.messages == [*turn(0), *turn(1)]
+    assert loaded.usage == USAGE + USAGE
+    assert recorder.operations == ["create", "append"]
+    assert [len(call.new_messages) for call in recorder.saved] == [4, 4]
+    with pytest.raises(InvalidQueryError, match="create is session 'x'"):
+        await session_history.append_messages("s", [], create=session("x"))
+    with pytest.raises(SessionNotFoundError):
+        await session_history.append_messages("missing", turn(0))
+
+
+async def test_first_writers_racing_with_create_lose_nothing(session_history: SessionHistory) -> None:
+    from pytest_session_history import HookRecorder
+
+    recorder = HookRecorder()
+    session_history.plugin_manager.register(recorder)
+
+    async def writer(w: int) -> None:
+        for call in range(10):
+            await session_history.append_messages(
+                "new", [text("user", f"{w}:{call}")], create=session("new")
+            )
+
+    await asyncio.gather(*(writer(w) for w in range(8)))
+    loaded = await session_history.load_messages("new")
+    assert sorted(m.content or "" for m in loaded) == sorted(
+        f"{w}:{call}" for w in range(8) for call in range(10)
+    )
+    assert recorder.operations.count("create") == 1

@@ -178,6 +178,7 @@ class SessionHistory:
         messages: Sequence[ChatMessage],
         *,
         usage: Usage | None = None,
+        create: Session | None = None,
     ) -> None:
         """Append ``messages``, in order, after the session's stored messages, atomically.
 
@@ -185,16 +186,34 @@ class SessionHistory:
             session_id: The session to add to.
             messages: The messages; concurrent appends never interleave within one call.
             usage: Token usage of these messages, added to the session's total.
+            create: When no session ``session_id`` is stored, store this one (its id must be
+                ``session_id``; its own messages, if any, come first) with ``messages`` after
+                it, in the same transaction: a session made on its first write, race-free
+                across writers. Hooks are told of a ``"create"`` then.
 
         Raises:
-            SessionNotFoundError: no session with this id is stored.
+            SessionNotFoundError: no session with this id is stored, and no ``create``.
         """
+        first = None
+        if create is not None:
+            if create.session_id != session_id:
+                raise InvalidQueryError(
+                    f"create is session {create.session_id!r}, not {session_id!r}; give the "
+                    "session to create when the one appended to is missing"
+                )
+            total = create.usage + usage if create.usage and usage else create.usage or usage
+            first = create.model_copy(
+                update={"messages": [*create.messages, *messages], "usage": total}
+            )
         backend = await self._ready()
-        summary = await backend.append_messages(
-            session_id, messages, usage=usage, want_summary=self._wants_saved
+        result = await backend.append_messages(
+            session_id, messages, usage=usage, create=first, want_summary=self._wants_saved
         )
-        if summary is not None:
-            await self._fire_saved(summary, messages, "append")
+        if result.summary is not None:
+            if first is not None and result.created:
+                await self._fire_saved(result.summary, first.messages, "create")
+            else:
+                await self._fire_saved(result.summary, messages, "append")
 
     async def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
         """Remove the last ``n`` messages of a session, atomically, and return them in order.

@@ -127,10 +127,17 @@ class SyncSessionHistory:
         return self._call(self.history.save_session, session)
 
     def append_messages(
-        self, session_id: str, messages: Sequence[ChatMessage], *, usage: Usage | None = None
+        self,
+        session_id: str,
+        messages: Sequence[ChatMessage],
+        *,
+        usage: Usage | None = None,
+        create: Session | None = None,
     ) -> None:
         """See :meth:`SessionHistory.append_messages`."""
-        return self._call(self.history.append_messages, session_id, messages, usage=usage)
+        return self._call(
+            self.history.append_messages, session_id, messages, usage=usage, create=create
+        )
 
     def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
         """See :meth:`SessionHistory.pop_messages`."""

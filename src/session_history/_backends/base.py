@@ -24,6 +24,7 @@ from .._models import (
 from .._search import Term
 
 __all__ = [
+    "AppendResult",
     "Backend",
     "ExportBatch",
     "ImportOutcome",
@@ -54,6 +55,15 @@ class SaveResult:
 
     summary: SessionSummary | None
     new_messages: Sequence[ChatMessage]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an append did: the stored summary (when asked for), and whether it created the
+    session (from ``create``)."""
+
+    summary: SessionSummary | None
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -119,9 +129,12 @@ class Backend(Protocol):
         messages: Sequence[ChatMessage],
         *,
         usage: Usage | None,
+        create: Session | None,
         want_summary: bool,
-    ) -> SessionSummary | None:
-        """Append in order after the stored messages; SessionNotFoundError if missing."""
+    ) -> AppendResult:
+        """Append in order after the stored messages. A missing session is stored as ``create``
+        (its messages and usage already include these), in the same transaction; without it,
+        SessionNotFoundError."""
         ...
 
     async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:

@@ -20,7 +20,15 @@ from .._models import (
     Usage,
 )
 from .._search import Term
-from .base import ExportBatch, ImportOutcome, ListQuery, PopResult, PruneResult, SaveResult
+from .base import (
+    AppendResult,
+    ExportBatch,
+    ImportOutcome,
+    ListQuery,
+    PopResult,
+    PruneResult,
+    SaveResult,
+)
 
 __all__ = ["DisabledBackend"]
 
@@ -65,9 +73,10 @@ class DisabledBackend:
         messages: Sequence[ChatMessage],
         *,
         usage: Usage | None,
+        create: Session | None,
         want_summary: bool,
-    ) -> SessionSummary | None:
-        return None
+    ) -> AppendResult:
+        return AppendResult(None, False)
 
     async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
         return PopResult([], None)

@@ -12,11 +12,8 @@ from langchain_core.messages import BaseMessage
 
 from session_history import (
     Session,
-    SessionExistsError,
     SessionHistory,
-    SessionNotFoundError,
     SyncSessionHistory,
-    Usage,
     run_sync,
 )
 
@@ -35,30 +32,14 @@ async def append_or_create(
     agent_name: str,
     model: str,
 ) -> None:
-    """Append LangChain messages to a session, creating it on the first write.
-
-    Safe against concurrent first writes: if another writer creates the session between our
-    failed append and our create, the create fails and we append after its messages instead.
-    """
-    converted = [to_chat_message(m) for m in messages]
-    usage: Usage | None = usage_of(messages)
-    try:
-        await history.append_messages(session_id, converted, usage=usage)
-        return
-    except SessionNotFoundError:
-        pass
-    try:
-        await history.create_session(
-            Session(
-                session_id=session_id,
-                agent_name=agent_name,
-                model=model,
-                messages=converted,
-                usage=usage,
-            )
-        )
-    except SessionExistsError:
-        await history.append_messages(session_id, converted, usage=usage)
+    """Append LangChain messages to a session, creating it (with ``agent_name`` and ``model``)
+    on the first write, in one transaction, so concurrent first writers lose nothing."""
+    await history.append_messages(
+        session_id,
+        [to_chat_message(m) for m in messages],
+        usage=usage_of(messages),
+        create=Session(session_id=session_id, agent_name=agent_name, model=model),
+    )
 
 
 class SessionChatMessageHistory(BaseChatMessageHistory):

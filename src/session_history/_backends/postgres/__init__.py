@@ -24,7 +24,15 @@ from ..._models import (
     message_counts,
 )
 from ..._search import Term
-from ..base import ExportBatch, ImportOutcome, ListQuery, PopResult, PruneResult, SaveResult
+from ..base import (
+    AppendResult,
+    ExportBatch,
+    ImportOutcome,
+    ListQuery,
+    PopResult,
+    PruneResult,
+    SaveResult,
+)
 from ..shared import DollarParams, list_sql, message_rows, prune_rules
 from . import reads, search, transfer, writes
 from .connection import PostgresConnection, ident
@@ -73,13 +81,17 @@ class PostgresBackend:
         messages: Sequence[ChatMessage],
         *,
         usage: Usage | None,
+        create: Session | None,
         want_summary: bool,
-    ) -> SessionSummary | None:
+    ) -> AppendResult:
         columns = MessageColumns.of(message_rows(messages))
         turns, tool_calls = message_counts(messages)
         usage_json = usage.model_dump_json() if usage is not None else None
+        first = None
+        if create is not None:
+            first = (SessionRow.of(create), MessageColumns.of(message_rows(create.messages)))
         return await self._db.write(
-            writes.append, session_id, columns, turns, tool_calls, usage_json, want_summary
+            writes.append, session_id, columns, turns, tool_calls, usage_json, first, want_summary
         )
 
     async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:

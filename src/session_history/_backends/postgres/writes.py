@@ -18,7 +18,7 @@ from ..._codec import MESSAGES, json_array
 from ..._errors import InvalidQueryError, SessionExistsError, SessionNotFoundError
 from ..._models import ChatMessage, Session, SessionSummary, message_counts
 from ..._search import search_key
-from ..base import PopResult, PruneResult, SaveResult
+from ..base import AppendResult, PopResult, PruneResult, SaveResult
 from ..shared import MessageRow, PruneRule
 from .reads import SUMMARY_JSON, stored_bodies, summaries, summary
 
@@ -253,12 +253,21 @@ async def append(
     turns: int,
     tool_calls: int,
     usage: str | None,
+    create: tuple[SessionRow, MessageColumns] | None,
     want_summary: bool,
-) -> SessionSummary | None:
-    pk = await conn.fetchval(APPEND, *columns.args(), session_id, turns, tool_calls, usage)
+) -> AppendResult:
+    # No transaction: each statement is whole on its own, and the common case (the session is
+    # there) stays one round trip.
+    args = (*columns.args(), session_id, turns, tool_calls, usage)
+    pk = await conn.fetchval(APPEND, *args)
+    if pk is None and create is not None:
+        created = await insert_session(conn, *create)
+        if created is not None:
+            return AppendResult(await summary(conn, created) if want_summary else None, True)
+        pk = await conn.fetchval(APPEND, *args)  # another writer created it meanwhile
     if pk is None:
         raise SessionNotFoundError(session_id)
-    return await summary(conn, pk) if want_summary else None
+    return AppendResult(await summary(conn, pk) if want_summary else None, False)
 
 
 async def pop(conn: Conn, session_id: str, n: int, want_summary: bool) -> PopResult:

@@ -23,7 +23,15 @@ from ..._models import (
     Usage,
 )
 from ..._search import Term, fts5_query
-from ..base import ExportBatch, ImportOutcome, ListQuery, PopResult, PruneResult, SaveResult
+from ..base import (
+    AppendResult,
+    ExportBatch,
+    ImportOutcome,
+    ListQuery,
+    PopResult,
+    PruneResult,
+    SaveResult,
+)
 from ..shared import QmarkParams, list_sql, message_rows, prune_rules
 from . import reads, search, transfer, writes
 from .connection import SQLiteConnection
@@ -71,10 +79,14 @@ class SQLiteBackend:
         messages: Sequence[ChatMessage],
         *,
         usage: Usage | None,
+        create: Session | None,
         want_summary: bool,
-    ) -> SessionSummary | None:
+    ) -> AppendResult:
         rows = message_rows(messages)
-        return await self._db.write(writes.append, session_id, messages, rows, usage, want_summary)
+        first = (create, message_rows(create.messages)) if create is not None else None
+        return await self._db.write(
+            writes.append, session_id, messages, rows, usage, first, want_summary
+        )
 
     async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
         return await self._db.write(writes.pop, session_id, n, want_summary)

@@ -16,7 +16,7 @@ from datetime import datetime
 from ..._codec import MESSAGES, json_array
 from ..._errors import SessionExistsError, SessionNotFoundError
 from ..._models import ChatMessage, Session, SessionSummary, Usage, message_counts, utc_now
-from ..base import PopResult, PruneResult, SaveResult
+from ..base import AppendResult, PopResult, PruneResult, SaveResult
 from ..shared import MessageRow, PruneRule, format_ts
 from .connection import atomic
 from .reads import summaries, summary
@@ -195,15 +195,19 @@ def append(
     messages: Sequence[ChatMessage],
     rows: Sequence[MessageRow],
     usage: Usage | None,
+    create: tuple[Session, Sequence[MessageRow]] | None,
     want_summary: bool,
-) -> SessionSummary | None:
+) -> AppendResult:
     turns, tool_calls = message_counts(messages)
     with atomic(conn):
         row = conn.execute(
             "SELECT pk, message_count, usage FROM sessions WHERE session_id = ?", (session_id,)
         ).fetchone()
         if row is None:
-            raise SessionNotFoundError(session_id)
+            if create is None:
+                raise SessionNotFoundError(session_id)
+            pk = insert_session(conn, *create)
+            return AppendResult(summary(conn, pk) if want_summary else None, True)
         pk, count, stored_usage = row
         _insert_messages(conn, pk, count, rows)
         if usage is not None:
@@ -213,7 +217,7 @@ def append(
             UPDATE_AFTER_APPEND,
             (count + len(rows), turns, tool_calls, format_ts(utc_now()), stored_usage, pk),
         )
-        return summary(conn, pk) if want_summary else None
+        return AppendResult(summary(conn, pk) if want_summary else None, False)
 
 
 def pop(conn: sqlite3.Connection, session_id: str, n: int, want_summary: bool) -> PopResult:
