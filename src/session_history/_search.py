@@ -48,7 +48,7 @@ def parse_query(query: str) -> list[Term]:
             terms.append(Term(word))
     if not terms:
         raise InvalidQueryError(
-            f"search query {query!r} has no words to search for; try a word or a 'quoted phrase'"
+            f'search query {query!r} has no words to search for; try a word or a "quoted phrase"'
         )
     return terms
 

@@ -179,8 +179,11 @@ async def m002_exact_json(step: Step) -> None:
     )
 
 
-async def upgrade(conn: Conn, schema: str, quoted: str, location: str) -> None:
-    """Apply the outstanding migrations to ``schema`` (refusing one newer than this code)."""
+async def upgrade(
+    conn: Conn, schema: str, quoted: str, location: str, *, read_only: bool = False
+) -> None:
+    """Apply the outstanding migrations to ``schema`` (refusing one newer than this code; when
+    read-only, refusing one that is not up to date, and creating nothing)."""
     import asyncpg
 
     exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{quoted}.migrations")
@@ -208,4 +211,11 @@ async def upgrade(conn: Conn, schema: str, quoted: str, location: str) -> None:
                 f"INSERT INTO {quoted}.migrations (name, applied_at) VALUES ($1, now())", step.name
             )
 
-    await migrate(migrations, applied, apply, location=location, errors=(asyncpg.PostgresError,))
+    await migrate(
+        migrations,
+        applied,
+        apply,
+        location=location,
+        errors=(asyncpg.PostgresError,),
+        read_only=read_only,
+    )
