@@ -131,7 +131,10 @@ async def test_a_live_stores_errors_never_show_the_password(secret_url: str) -> 
         drop_schema(postgres_url(), secret_url.rsplit("schema=", 1)[1])
 
 
-def test_the_cli_never_shows_the_password(secret_url: str, tmp_path: Path) -> None:
+def test_the_cli_never_shows_the_password(
+    secret_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a URL taken for a path would become a file
     db = tmp_path / "h.db"
     with SyncSessionHistory(HistoryConfig(enabled=True, db_path=db)) as history:
         history.create_session(session("a", messages=turn(0)))
@@ -149,5 +152,6 @@ def test_the_cli_never_shows_the_password(secret_url: str, tmp_path: Path) -> No
             assert result.exception is None or isinstance(result.exception, SystemExit)
         copied = CliRunner().invoke(cli, ["--db", str(db), "copy", secret_url])
         assert "to postgresql://" in copied.output and "password=***" in copied.output
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db"]
     finally:
         drop_schema(postgres_url(), secret_url.rsplit("schema=", 1)[1])
