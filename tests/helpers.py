@@ -74,3 +74,11 @@ async def raw_sql(
         return [tuple(r) for r in await conn.fetch(sql, *params)]
 
     return await backend._db.write(run)  # type: ignore[no-any-return]
+
+
+def server_dsn(url: str) -> str:
+    """The server a store's URL names, without our ``schema`` parameter (for connections of a
+    test's own: a blocker, a killer)."""
+    from session_history._urls import split_schema
+
+    return split_schema(url)[0]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from session_history import (
@@ -367,31 +368,25 @@ def test_progress_bars_show_on_a_terminal_only(tmp_path: Path) -> None:
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
 
 
-def test_copy_to_postgresql_and_back_loses_nothing(tmp_path: Path) -> None:
-    from .conftest import drop_schema, postgres_url
-
-    base = postgres_url()
-    schema = f"sh_copy_{tmp_path.name[-8:].replace('-', '_')}"
-    url = f"{base}{'&' if '?' in base else '?'}schema={schema}"
+@pytest.mark.session_history(backends=["postgresql"])
+def test_copy_to_postgresql_and_back_loses_nothing(tmp_path: Path, session_history_db: str) -> None:
+    url = session_history_db
     db = str(populated(tmp_path))
-    try:
-        code, out = run("--db", db, "copy", url)
-        assert code == 0, out
-        assert "copied 2 session(s)" in out and "2 added" in out
-        assert "postgres@" in out or "127.0.0.1" in out
-        back = str(tmp_path / "back.db")
-        code, out = run("--db", url, "copy", back)
-        assert code == 0 and "2 added" in out
-        for where in (url, back):
-            for sid in ("new", "old"):
-                original = json.loads(run("--db", db, "show", sid, "--json")[1])
-                copied = json.loads(run("--db", where, "show", sid, "--json")[1])
-                assert copied == original, (where, sid)
-            assert ids(run("--db", where, "list", "--json")[1]) == ["new", "old"]
-        code, out = run("--db", db, "copy", url)
-        assert "0 added, 0 replaced, 2 unchanged" in out
-    finally:
-        drop_schema(base, schema)
+    code, out = run("--db", db, "copy", url)
+    assert code == 0, out
+    assert "copied 2 session(s)" in out and "2 added" in out
+    assert "postgres@" in out or "127.0.0.1" in out
+    back = str(tmp_path / "back.db")
+    code, out = run("--db", url, "copy", back)
+    assert code == 0 and "2 added" in out
+    for where in (url, back):
+        for sid in ("new", "old"):
+            original = json.loads(run("--db", db, "show", sid, "--json")[1])
+            copied = json.loads(run("--db", where, "show", sid, "--json")[1])
+            assert copied == original, (where, sid)
+        assert ids(run("--db", where, "list", "--json")[1]) == ["new", "old"]
+    code, out = run("--db", db, "copy", url)
+    assert "0 added, 0 replaced, 2 unchanged" in out
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:

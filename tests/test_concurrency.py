@@ -34,62 +34,64 @@ def assert_each_call_whole_and_in_order(
     assert all(done == calls for done in next_call.values())
 
 
-async def test_tasks_appending_to_one_session_lose_nothing(history: SessionHistory) -> None:
-    await history.create_session(session("shared"))
+async def test_tasks_appending_to_one_session_lose_nothing(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("shared"))
 
     async def writer(w: int) -> None:
         for call in range(CALLS):
-            await history.append_messages("shared", batch(w, call))
+            await session_history.append_messages("shared", batch(w, call))
 
     await asyncio.gather(*(writer(w) for w in range(WRITERS)))
-    loaded = await history.load_session("shared")
+    loaded = await session_history.load_session("shared")
     assert loaded is not None
     assert_each_call_whole_and_in_order(loaded.messages, WRITERS, CALLS)
-    summary = await history.get_summary("shared")
+    summary = await session_history.get_summary("shared")
     assert summary is not None and summary.message_count == WRITERS * CALLS * 3
 
 
 async def test_pops_racing_appends_never_lose_duplicate_or_resurrect(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    await history.create_session(session("shared"))
+    await session_history.create_session(session("shared"))
     popped: list[ChatMessage] = []
 
     async def appender(w: int) -> None:
         for call in range(40):
-            await history.append_messages("shared", batch(w, call))
+            await session_history.append_messages("shared", batch(w, call))
 
     async def popper() -> None:
         for _ in range(60):
-            popped.extend(await history.pop_messages("shared", 2))
+            popped.extend(await session_history.pop_messages("shared", 2))
             await asyncio.sleep(0)
 
     await asyncio.gather(*(appender(w) for w in range(4)), popper(), popper())
-    kept = await history.load_messages("shared")
+    kept = await session_history.load_messages("shared")
     written = [m.content for w in range(4) for call in range(40) for m in batch(w, call)]
     # Every message written is either still there or was popped, exactly once.
     assert sorted(m.content or "" for m in kept + popped) == sorted(written)
-    summary = await history.get_summary("shared")
+    summary = await session_history.get_summary("shared")
     assert summary is not None and summary.message_count == len(kept)
 
 
-async def test_tasks_mixing_creates_saves_appends_and_reads(history: SessionHistory) -> None:
-    await history.create_session(session("shared"))
+async def test_tasks_mixing_creates_saves_appends_and_reads(
+    session_history: SessionHistory,
+) -> None:
+    await session_history.create_session(session("shared"))
 
     async def appender(w: int) -> None:
         for call in range(20):
-            await history.append_messages("shared", batch(w, call))
+            await session_history.append_messages("shared", batch(w, call))
 
     async def creator(w: int) -> None:
         for i in range(20):
-            await history.create_session(session(f"own-{w}-{i}", messages=batch(w, i)))
-            await history.list_sessions(limit=5)
+            await session_history.create_session(session(f"own-{w}-{i}", messages=batch(w, i)))
+            await session_history.list_sessions(limit=5)
 
     await asyncio.gather(*(appender(w) for w in range(4)), *(creator(w) for w in range(4)))
-    loaded = await history.load_session("shared")
+    loaded = await session_history.load_session("shared")
     assert loaded is not None
     assert_each_call_whole_and_in_order(loaded.messages, 4, 20)
-    assert await history.session_count() == 1 + 4 * 20
+    assert await session_history.session_count() == 1 + 4 * 20
 
 
 def _process_writer(config_json: str, writer: int, calls: int) -> None:
@@ -99,13 +101,17 @@ def _process_writer(config_json: str, writer: int, calls: int) -> None:
             history.append_messages("shared", batch(writer, call))
 
 
-def test_processes_appending_to_one_session_lose_nothing(config: HistoryConfig) -> None:
-    with SyncSessionHistory(config) as history:
+def test_processes_appending_to_one_session_lose_nothing(
+    session_history_config: HistoryConfig,
+) -> None:
+    with SyncSessionHistory(session_history_config) as history:
         history.create_session(session("shared"))
     writers, calls = 4, 50
     ctx = multiprocessing.get_context("spawn")
     processes = [
-        ctx.Process(target=_process_writer, args=(config.model_dump_json(), w, calls))
+        ctx.Process(
+            target=_process_writer, args=(session_history_config.model_dump_json(), w, calls)
+        )
         for w in range(writers)
     ]
     for p in processes:
@@ -113,7 +119,7 @@ def test_processes_appending_to_one_session_lose_nothing(config: HistoryConfig) 
     for p in processes:
         p.join(timeout=120)
     assert [p.exitcode for p in processes] == [0] * writers
-    with SyncSessionHistory(config) as history:
+    with SyncSessionHistory(session_history_config) as history:
         loaded = history.load_session("shared")
         assert loaded is not None
         assert_each_call_whole_and_in_order(loaded.messages, writers, calls)

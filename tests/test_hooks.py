@@ -67,9 +67,11 @@ class Recorder:
         self.calls.append(("deleted", {"session_id": session_id}))
 
 
-async def test_saved_fires_after_each_write_with_what_it_wrote(config: HistoryConfig) -> None:
+async def test_saved_fires_after_each_write_with_what_it_wrote(
+    session_history_config: HistoryConfig,
+) -> None:
     recorder = Recorder()
-    async with SessionHistory(config, plugins=[recorder]) as history:
+    async with SessionHistory(session_history_config, plugins=[recorder]) as history:
         await history.create_session(session("a", messages=turn(0)))
         await history.append_messages("a", [text("user", "more")])
         await history.save_session(
@@ -86,9 +88,11 @@ async def test_saved_fires_after_each_write_with_what_it_wrote(config: HistoryCo
     assert append_call["summary"].id == "a"
 
 
-async def test_pruned_and_deleted_fire_with_their_payloads(config: HistoryConfig) -> None:
+async def test_pruned_and_deleted_fire_with_their_payloads(
+    session_history_config: HistoryConfig,
+) -> None:
     recorder = Recorder()
-    limited = config.model_copy(update={"max_sessions": 1})
+    limited = session_history_config.model_copy(update={"max_sessions": 1})
     async with SessionHistory(limited, plugins=[recorder]) as history:
         for sid in ("a", "b", "c"):
             await history.create_session(session(sid))
@@ -104,10 +108,10 @@ async def test_pruned_and_deleted_fire_with_their_payloads(config: HistoryConfig
 
 
 async def test_popped_fires_with_the_removed_messages_and_the_new_summary(
-    config: HistoryConfig,
+    session_history_config: HistoryConfig,
 ) -> None:
     recorder = Recorder()
-    async with SessionHistory(config, plugins=[recorder]) as history:
+    async with SessionHistory(session_history_config, plugins=[recorder]) as history:
         await history.create_session(session("a", messages=turn(0)))
         recorder.calls.clear()
         assert await history.pop_messages("a", 2) == turn(0)[2:]
@@ -120,7 +124,9 @@ async def test_popped_fires_with_the_removed_messages_and_the_new_summary(
     assert data["summary"].tool_call_count == 1
 
 
-async def test_async_hook_implementations_are_awaited(config: HistoryConfig) -> None:
+async def test_async_hook_implementations_are_awaited(
+    session_history_config: HistoryConfig,
+) -> None:
     seen: list[str] = []
 
     class AsyncPlugin:
@@ -132,7 +138,7 @@ async def test_async_hook_implementations_are_awaited(config: HistoryConfig) -> 
         async def session_history_deleted(self, session_id: str) -> None:
             seen.append(f"deleted:{session_id}")
 
-    async with SessionHistory(config, plugins=[AsyncPlugin()]) as history:
+    async with SessionHistory(session_history_config, plugins=[AsyncPlugin()]) as history:
         await history.create_session(session("a"))
         await history.delete_session("a")
     assert seen == ["create:a", "deleted:a"]
@@ -144,9 +150,11 @@ class Exploding:
         raise RuntimeError("boom")
 
 
-async def test_a_raising_hook_loses_nothing_and_names_its_plugin(config: HistoryConfig) -> None:
+async def test_a_raising_hook_loses_nothing_and_names_its_plugin(
+    session_history_config: HistoryConfig,
+) -> None:
     recorder = Recorder()
-    async with SessionHistory(config, plugins=[recorder]) as history:
+    async with SessionHistory(session_history_config, plugins=[recorder]) as history:
         history.plugin_manager.register(Exploding(), name="exploder")
         with pytest.raises(HookError, match="exploder") as info:
             await history.create_session(session("a", messages=turn(0)))
@@ -164,11 +172,13 @@ async def test_a_raising_hook_loses_nothing_and_names_its_plugin(config: History
     assert [data["op"] for _, data in recorder.calls] == ["create", "append"]
 
 
-async def test_a_plugin_given_without_a_name_is_named_by_its_class(config: HistoryConfig) -> None:
+async def test_a_plugin_given_without_a_name_is_named_by_its_class(
+    session_history_config: HistoryConfig,
+) -> None:
     """pluggy names a plugin registered without a name by its id(), a number; the error names
     its class instead, and carries the plugin, to unregister it."""
     exploding = Exploding()
-    async with SessionHistory(config, plugins=[exploding]) as history:
+    async with SessionHistory(session_history_config, plugins=[exploding]) as history:
         with pytest.raises(HookError, match=r"^plugin 'Exploding' raised in session_history_saved"):
             await history.create_session(session("a"))
         with pytest.raises(HookError) as info:
@@ -180,30 +190,30 @@ async def test_a_plugin_given_without_a_name_is_named_by_its_class(config: Histo
         assert await history.session_count() == 3
 
 
-async def test_a_raising_async_hook_is_reported_too(config: HistoryConfig) -> None:
+async def test_a_raising_async_hook_is_reported_too(session_history_config: HistoryConfig) -> None:
     class AsyncExploding:
         @hookimpl
         async def session_history_deleted(self, session_id: str) -> None:
             raise ValueError(session_id)
 
-    async with SessionHistory(config, plugins=[AsyncExploding()]) as history:
+    async with SessionHistory(session_history_config, plugins=[AsyncExploding()]) as history:
         await history.create_session(session("a"))
         with pytest.raises(HookError, match="ValueError"):
             await history.delete_session("a")
         assert await history.load_session("a") is None
 
 
-async def test_plugins_register_through_the_plugin_manager(history: SessionHistory) -> None:
+async def test_plugins_register_through_the_plugin_manager(session_history: SessionHistory) -> None:
     recorder = Recorder()
-    history.plugin_manager.register(recorder)
-    await history.create_session(session("a"))
+    session_history.plugin_manager.register(recorder)
+    await session_history.create_session(session("a"))
     assert [kind for kind, _ in recorder.calls] == ["saved"]
-    history.plugin_manager.unregister(recorder)
-    await history.create_session(session("b"))
+    session_history.plugin_manager.unregister(recorder)
+    await session_history.create_session(session("b"))
     assert len(recorder.calls) == 1
 
 
-async def test_hooks_run_in_pluggy_order(config: HistoryConfig) -> None:
+async def test_hooks_run_in_pluggy_order(session_history_config: HistoryConfig) -> None:
     order: list[str] = []
 
     def make(name: str, **opts: bool) -> object:
@@ -215,27 +225,27 @@ async def test_hooks_run_in_pluggy_order(config: HistoryConfig) -> None:
         return Plugin()
 
     plugins = [make("first-registered"), make("last-registered"), make("trylast", trylast=True)]
-    async with SessionHistory(config, plugins=plugins) as history:
+    async with SessionHistory(session_history_config, plugins=plugins) as history:
         await history.create_session(session("a"))
         await history.delete_session("a")
     assert order == ["last-registered", "first-registered", "trylast"]
 
 
-async def test_hook_wrappers_are_refused(config: HistoryConfig) -> None:
+async def test_hook_wrappers_are_refused(session_history_config: HistoryConfig) -> None:
     class Wrapper:
         @hookimpl(wrapper=True)
         def session_history_deleted(self) -> Iterator[None]:
             yield
 
-    async with SessionHistory(config, plugins=[Wrapper()]) as history:
+    async with SessionHistory(session_history_config, plugins=[Wrapper()]) as history:
         await history.create_session(session("a"))
         with pytest.raises(HookError, match="wrappers are not supported"):
             await history.delete_session("a")
 
 
-def test_hooks_fire_through_the_sync_door_too(config: HistoryConfig) -> None:
+def test_hooks_fire_through_the_sync_door_too(session_history_config: HistoryConfig) -> None:
     recorder = Recorder()
-    with SyncSessionHistory(config, plugins=[recorder]) as history:
+    with SyncSessionHistory(session_history_config, plugins=[recorder]) as history:
         history.create_session(session("a"))
         history.append_messages("a", [text("user", "x")])
         history.delete_session("a")
@@ -285,9 +295,9 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 async def test_entry_point_plugins_load_when_enabled(
-    config: HistoryConfig, installed_plugin: str
+    session_history_config: HistoryConfig, installed_plugin: str
 ) -> None:
-    enabled = config.model_copy(update={"load_entrypoint_plugins": True})
+    enabled = session_history_config.model_copy(update={"load_entrypoint_plugins": True})
     async with SessionHistory(enabled) as history:
         assert history.plugin_manager.has_plugin("example")
         await history.create_session(session("a"))
@@ -296,9 +306,9 @@ async def test_entry_point_plugins_load_when_enabled(
 
 
 async def test_entry_point_plugins_stay_out_when_disabled(
-    config: HistoryConfig, installed_plugin: str
+    session_history_config: HistoryConfig, installed_plugin: str
 ) -> None:
-    async with SessionHistory(config) as history:
+    async with SessionHistory(session_history_config) as history:
         assert not history.plugin_manager.has_plugin("example")
 
 

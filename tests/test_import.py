@@ -28,26 +28,26 @@ def line(session_id: str, content: str = "hello", **fields: object) -> str:
 
 
 async def test_a_line_that_is_not_utf8_is_reported_and_the_rest_imported(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     lines = [
         line("a").encode(),
         line("b", "caf\u00e9").encode("latin-1"),  # é as one byte, 0xe9: not UTF-8
         line("c", "caf\u00e9").encode(),
     ]
-    report = await history.import_jsonl(lines)
+    report = await session_history.import_jsonl(lines)
     assert (report.added, [number for number, _ in report.errors]) == (2, [2])
     assert "not UTF-8 text (byte 0xe9 at column" in report.errors[0][1]
-    loaded = await history.load_session("c")
+    loaded = await session_history.load_session("c")
     assert loaded is not None and loaded.messages[0].content == "caf\u00e9"
-    assert await history.load_session("b") is None
+    assert await session_history.load_session("b") is None
 
 
 async def test_a_duplicate_id_names_both_lines_and_an_unchanged_file_stays_unchanged(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     lines = [line("a", "first"), line("b"), line("a", "second")]
-    report = await history.import_jsonl(lines)
+    report = await session_history.import_jsonl(lines)
     assert (report.added, report.replaced, report.unchanged) == (2, 0, 0)
     assert report.errors == [
         (
@@ -56,29 +56,29 @@ async def test_a_duplicate_id_names_both_lines_and_an_unchanged_file_stays_uncha
             "skipped (keep one of the two)",
         )
     ]
-    loaded = await history.load_session("a")
+    loaded = await session_history.load_session("a")
     assert loaded is not None and loaded.messages[0].content == "first"  # the first wins
-    again = await history.import_jsonl(lines)
+    again = await session_history.import_jsonl(lines)
     assert (again.added, again.replaced, again.unchanged) == (0, 0, 2)
     assert [number for number, _ in again.errors] == [3]
 
 
-async def test_duplicates_are_found_across_batches(history: SessionHistory) -> None:
+async def test_duplicates_are_found_across_batches(session_history: SessionHistory) -> None:
     lines = [line(f"s{i}") for i in range(5)] + [line("s1", "again")]
-    report = await history.import_jsonl(lines, batch_size=2)
+    report = await session_history.import_jsonl(lines, batch_size=2)
     assert report.added == 5 and [number for number, _ in report.errors] == [6]
 
 
 @pytest.mark.parametrize("missing", ["messages", "session_id", "agent_name", "model"])
 async def test_a_line_without_a_required_field_is_a_bad_line(
-    history: SessionHistory, missing: str
+    session_history: SessionHistory, missing: str
 ) -> None:
     data = json.loads(line("a"))
     del data[missing]
-    report = await history.import_jsonl([line("ok"), json.dumps(data)])
+    report = await session_history.import_jsonl([line("ok"), json.dumps(data)])
     assert report.added == 1
     assert report.errors == [(2, f"{missing}: Field required")]
-    assert await history.session_count() == 1
+    assert await session_history.session_count() == 1
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -129,9 +129,10 @@ def test_the_cli_imports_a_file_whose_good_lines_come_after_bad_ones(tmp_path: P
     assert "2 added" in out and "3 line(s) skipped" in out
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_import_into_an_existing_database_keeps_its_sessions(config: HistoryConfig) -> None:
-    with SyncSessionHistory(config) as history:
+def test_import_into_an_existing_database_keeps_its_sessions(
+    session_history_config: HistoryConfig,
+) -> None:
+    with SyncSessionHistory(session_history_config) as history:
         history.create_session(session("old", messages=turn(0)))
         report = history.import_jsonl([line("new").encode()])
         assert report.added == 1 and history.session_count() == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
@@ -17,10 +16,15 @@ from click.testing import CliRunner
 from session_history import DatabaseError, HistoryConfig, SessionHistory, SyncSessionHistory
 from session_history._backends.sqlite.schema import MIGRATIONS_TABLE
 from session_history.cli import cli
-from session_history.testing import with_schema
 
-from .conftest import drop_schema, postgres_url
 from .helpers import session, turn
+
+POSTGRES = pytest.mark.session_history(backends=["postgresql"])
+
+
+def fresh(tmp_path: Path) -> HistoryConfig:
+    """A config on a file that does not exist yet."""
+    return HistoryConfig(enabled=True, db_path=tmp_path / "new" / "h.db")
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -28,7 +32,10 @@ def snapshot(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-async def test_a_read_only_history_reads_and_refuses_every_write(config: HistoryConfig) -> None:
+async def test_a_read_only_history_reads_and_refuses_every_write(
+    session_history_config: HistoryConfig,
+) -> None:
+    config = session_history_config
     async with SessionHistory(config) as history:
         await history.create_session(session("a", messages=turn(0)))
         before = [line async for line in history.export_jsonl()]
@@ -56,8 +63,8 @@ async def test_a_read_only_history_reads_and_refuses_every_write(config: History
         assert [line async for line in history.export_jsonl()] == before
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-async def test_reading_leaves_the_files_as_they_were(config: HistoryConfig) -> None:
+async def test_reading_leaves_the_files_as_they_were(tmp_path: Path) -> None:
+    config = fresh(tmp_path)
     async with SessionHistory(config) as history:
         await history.create_session(session("a", messages=turn(0)))
     folder = config.db_path.parent
@@ -67,8 +74,9 @@ async def test_reading_leaves_the_files_as_they_were(config: HistoryConfig) -> N
     assert snapshot(folder) == before  # no -wal or -shm left behind either
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_read_only_history_creates_nothing(config: HistoryConfig) -> None:
+async def test_a_read_only_history_creates_nothing(tmp_path: Path) -> None:
+    config = fresh(tmp_path)
+    config.db_path.parent.mkdir()
     read_only = config.model_copy(update={"read_only": True})
     with pytest.raises(DatabaseError, match=r"no database at .*does not create one"):
         await SessionHistory(read_only).open()
@@ -83,26 +91,24 @@ async def test_a_read_only_history_creates_nothing(config: HistoryConfig) -> Non
         await SessionHistory(read_only).open()
 
 
-async def test_a_read_only_history_does_not_create_a_postgresql_schema() -> None:
-    base = postgres_url()
-    schema = f"sh_ro_{uuid.uuid4().hex[:10]}"
-    url = with_schema(base, schema)
+@POSTGRES
+async def test_a_read_only_history_does_not_create_a_postgresql_schema(
+    session_history_db: str,
+) -> None:
+    url = session_history_db  # a schema of the test's own, not made yet
     config = HistoryConfig(enabled=True, url=url, read_only=True, load_entrypoint_plugins=False)
-    try:
-        with pytest.raises(DatabaseError, match="holds no session-history database yet"):
-            await SessionHistory(config).open()
-        async with SessionHistory(config.model_copy(update={"read_only": False})):
-            pass  # now it is made
-        async with SessionHistory(config) as history:
-            assert await history.session_count() == 0
-    finally:
-        drop_schema(base, schema)
+    with pytest.raises(DatabaseError, match="holds no session-history database yet"):
+        await SessionHistory(config).open()
     code, out = run("--db", url, "list")
     assert code == 1 and "holds no session-history database yet" in out
+    async with SessionHistory(config.model_copy(update={"read_only": False})):
+        pass  # now it is made
+    async with SessionHistory(config) as history:
+        assert await history.session_count() == 0
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-async def test_an_old_database_is_refused_untouched_until_upgraded(config: HistoryConfig) -> None:
+async def test_an_old_database_is_refused_untouched_until_upgraded(tmp_path: Path) -> None:
+    config = fresh(tmp_path)
     async with SessionHistory(config) as history:
         await history.create_session(session("a", messages=turn(0)))
     with closing(sqlite3.connect(config.db_path)) as db, db:  # as the previous version left it

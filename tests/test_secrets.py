@@ -4,7 +4,6 @@ a str, a dump, an error, a log line or the CLI's output (issue 10, point 1)."""
 from __future__ import annotations
 
 import logging
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,7 @@ from session_history import (
     SyncSessionHistory,
 )
 from session_history.cli import cli
-from session_history.testing import with_schema
 
-from .conftest import drop_schema, postgres_url
 from .helpers import raw_sql, session, turn
 
 SECRET = "hunter2-s3cret"
@@ -100,37 +97,38 @@ def test_driver_messages_lose_the_secrets_of_their_url() -> None:
     assert redact_url("postgresql:/agent:pw@db/app") == "postgresql:/agent:***@db/app"
 
 
+POSTGRES = pytest.mark.session_history(backends=["postgresql"])
+
+
 @pytest.fixture
-def secret_url() -> str:
-    """A live schema, with a password in the URL (the local server trusts, and ignores it)."""
-    base = postgres_url()
-    with_password = f"{base}{'&' if '?' in base else '?'}password={SECRET}"
-    return with_schema(with_password, f"sh_secret_{uuid.uuid4().hex[:10]}")
+def secret_url(session_history_db: str) -> str:
+    """The test's own schema, with a password in the URL (a server that trusts the client, as
+    the one of the tests does, ignores it)."""
+    return f"{session_history_db}&password={SECRET}"
 
 
+@POSTGRES
 async def test_a_live_stores_errors_never_show_the_password(secret_url: str) -> None:
     config = HistoryConfig(enabled=True, url=secret_url, load_entrypoint_plugins=False)
-    try:
-        async with SessionHistory(config) as history:
-            await history.create_session(session("a", messages=turn(0)))
-            await raw_sql(history, "", "INSERT INTO {s}.migrations VALUES ('m999_new', now())")
-            assert_hidden(repr(history))
-        errors: list[DatabaseError] = []
-        with pytest.raises(SchemaTooNewError) as newer:
-            await SessionHistory(config).open()
-        errors.append(newer.value)
-        closed = SessionHistory(config)
-        await closed.close()
-        with pytest.raises(StoreClosedError) as used:
-            await closed.session_count()
-        errors.append(used.value)
-        for error in errors:
-            assert_hidden(str(error), error.path)
-            assert "password=***" in str(error)
-    finally:
-        drop_schema(postgres_url(), secret_url.rsplit("schema=", 1)[1])
+    async with SessionHistory(config) as history:
+        await history.create_session(session("a", messages=turn(0)))
+        await raw_sql(history, "", "INSERT INTO {s}.migrations VALUES ('m999_new', now())")
+        assert_hidden(repr(history))
+    errors: list[DatabaseError] = []
+    with pytest.raises(SchemaTooNewError) as newer:
+        await SessionHistory(config).open()
+    errors.append(newer.value)
+    closed = SessionHistory(config)
+    await closed.close()
+    with pytest.raises(StoreClosedError) as used:
+        await closed.session_count()
+    errors.append(used.value)
+    for error in errors:
+        assert_hidden(str(error), error.path)
+        assert "password=***" in str(error)
 
 
+@POSTGRES
 def test_the_cli_never_shows_the_password(
     secret_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,20 +136,17 @@ def test_the_cli_never_shows_the_password(
     db = tmp_path / "h.db"
     with SyncSessionHistory(HistoryConfig(enabled=True, db_path=db)) as history:
         history.create_session(session("a", messages=turn(0)))
-    try:
-        for args in (
-            ["--db", str(db), "copy", secret_url],
-            ["--db", secret_url, "list"],
-            ["--db", secret_url, "demo", "--path", secret_url],
-            ["--db", UNREACHABLE[1], "stats"],
-            ["--db", UNREACHABLE[3], "list"],
-        ):
-            result = CliRunner().invoke(cli, args)
-            assert_hidden(result.output)
-            # Done, or a one-line error: never an exception with the URL in its traceback.
-            assert result.exception is None or isinstance(result.exception, SystemExit)
-        copied = CliRunner().invoke(cli, ["--db", str(db), "copy", secret_url])
-        assert "to postgresql://" in copied.output and "password=***" in copied.output
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db"]
-    finally:
-        drop_schema(postgres_url(), secret_url.rsplit("schema=", 1)[1])
+    for args in (
+        ["--db", str(db), "copy", secret_url],
+        ["--db", secret_url, "list"],
+        ["--db", secret_url, "demo", "--path", secret_url],
+        ["--db", UNREACHABLE[1], "stats"],
+        ["--db", UNREACHABLE[3], "list"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert_hidden(result.output)
+        # Done, or a one-line error: never an exception with the URL in its traceback.
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    copied = CliRunner().invoke(cli, ["--db", str(db), "copy", secret_url])
+    assert "to postgresql://" in copied.output and "password=***" in copied.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db"]

@@ -23,9 +23,9 @@ from session_history import (
     SyncSessionHistory,
     ToolCall,
 )
-from session_history.testing import with_schema
+from session_history.testing import drop_schema, with_schema
 
-from .conftest import POSTGRES_ENV, drop_schema
+POSTGRES_ENV = "SESSION_HISTORY_TEST_POSTGRES_URL"
 
 IDS = st.sampled_from(["a", "b", "c", "d", "é 🌍"])
 AGENTS = st.sampled_from(["planner", "coder"])
@@ -171,7 +171,7 @@ class PostgresStoreVersusModel(StoreVersusModel):
         )
 
     def cleanup(self) -> None:
-        drop_schema(os.environ[POSTGRES_ENV], self.schema)
+        drop_schema(with_schema(os.environ[POSTGRES_ENV], self.schema))
 
 
 SETTINGS = settings(
@@ -185,8 +185,6 @@ PostgresStoreVersusModel.TestCase.settings = settings(SETTINGS, max_examples=10)
 TestStoreVersusModel = StoreVersusModel.TestCase
 
 
-@pytest.mark.skipif(
-    not os.environ.get(POSTGRES_ENV), reason=f"PostgreSQL tests need ${POSTGRES_ENV}"
-)
+@pytest.mark.session_history(backends=["postgresql"])  # deselected without a server
 class TestPostgresStoreVersusModel(PostgresStoreVersusModel.TestCase):  # type: ignore[name-defined,misc]
     pass

@@ -31,13 +31,13 @@ async def test_history_disabled(tmp_path: Path) -> None:
     assert await history.session_count() == 0
 
 
-async def test_history_enabled(config: HistoryConfig) -> None:
-    async with SessionHistory(config) as history:
+async def test_history_enabled(session_history_config: HistoryConfig) -> None:
+    async with SessionHistory(session_history_config) as history:
         assert history.is_enabled
 
 
-async def test_create_and_load_session(history: SessionHistory) -> None:
-    await history.create_session(
+async def test_create_and_load_session(session_history: SessionHistory) -> None:
+    await session_history.create_session(
         Session(
             session_id="test-123",
             agent_name="test-agent",
@@ -46,15 +46,15 @@ async def test_create_and_load_session(history: SessionHistory) -> None:
             started_at=datetime.now(UTC),
         )
     )
-    loaded = await history.load_session("test-123")
+    loaded = await session_history.load_session("test-123")
     assert loaded is not None
     assert loaded.session_id == "test-123"
 
 
-async def test_list_sessions(history: SessionHistory) -> None:
+async def test_list_sessions(session_history: SessionHistory) -> None:
     for i in range(3):
-        await history.create_session(session(f"test-{i}", started_at=datetime.now(UTC)))
-    assert len(await history.list_sessions()) == 3
+        await session_history.create_session(session(f"test-{i}", started_at=datetime.now(UTC)))
+    assert len(await session_history.list_sessions()) == 3
 
 
 # -- disabled: no I/O, the reference's answers --------------------------------------------------
@@ -81,7 +81,7 @@ async def test_disabled_history_does_no_io_and_answers_like_the_reference(tmp_pa
 # -- writing and reading ------------------------------------------------------------------------
 
 
-async def test_load_returns_every_field_as_stored(history: SessionHistory) -> None:
+async def test_load_returns_every_field_as_stored(session_history: SessionHistory) -> None:
     original = session(
         "full",
         messages=[text("system", "be brief"), full_message(), *turn(1)],
@@ -90,62 +90,62 @@ async def test_load_returns_every_field_as_stored(history: SessionHistory) -> No
         usage=Usage(input_tokens=1, output_tokens=2, total_tokens=3, cached_tokens=7),
         metadata={"title": "t", "tags": ["a", "b"], "user": {"id": 3}},
     )
-    await history.create_session(original)
-    assert await history.load_session("full") == original
+    await session_history.create_session(original)
+    assert await session_history.load_session("full") == original
 
 
-async def test_load_missing_session_is_none(history: SessionHistory) -> None:
-    assert await history.load_session("nope") is None
-    assert await history.get_summary("nope") is None
+async def test_load_missing_session_is_none(session_history: SessionHistory) -> None:
+    assert await session_history.load_session("nope") is None
+    assert await session_history.get_summary("nope") is None
 
 
 async def test_create_existing_session_is_an_error_and_keeps_the_stored_one(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    await history.create_session(session("a", messages=turn(0)))
+    await session_history.create_session(session("a", messages=turn(0)))
     with pytest.raises(SessionExistsError, match="save_session") as info:
-        await history.create_session(session("a", messages=[]))
+        await session_history.create_session(session("a", messages=[]))
     assert info.value.session_id == "a"
-    loaded = await history.load_session("a")
+    loaded = await session_history.load_session("a")
     assert loaded is not None and len(loaded.messages) == 4
 
 
-async def test_started_at_defaults_to_the_first_write(history: SessionHistory) -> None:
+async def test_started_at_defaults_to_the_first_write(session_history: SessionHistory) -> None:
     before = datetime.now(UTC)
-    await history.create_session(session("a"))
-    loaded = await history.load_session("a")
+    await session_history.create_session(session("a"))
+    loaded = await session_history.load_session("a")
     assert loaded is not None and loaded.started_at is not None
     assert before <= loaded.started_at <= datetime.now(UTC)
 
 
-async def test_append_adds_after_stored_messages_in_order(history: SessionHistory) -> None:
-    await history.create_session(session("a", messages=turn(0)))
-    await history.append_messages("a", turn(1))
-    await history.append_messages("a", [text("user", "last")])
-    loaded = await history.load_session("a")
+async def test_append_adds_after_stored_messages_in_order(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a", messages=turn(0)))
+    await session_history.append_messages("a", turn(1))
+    await session_history.append_messages("a", [text("user", "last")])
+    loaded = await session_history.load_session("a")
     assert loaded is not None
     assert loaded.messages == [*turn(0), *turn(1), text("user", "last")]
 
 
-async def test_append_to_missing_session_is_a_clear_error(history: SessionHistory) -> None:
+async def test_append_to_missing_session_is_a_clear_error(session_history: SessionHistory) -> None:
     with pytest.raises(SessionNotFoundError, match="'ghost'") as info:
-        await history.append_messages("ghost", [text("user", "hi")])
+        await session_history.append_messages("ghost", [text("user", "hi")])
     assert info.value.session_id == "ghost"
-    assert await history.session_count() == 0
+    assert await session_history.session_count() == 0
 
 
-async def test_append_updates_summary_counts_and_usage(history: SessionHistory) -> None:
-    await history.create_session(session("a", usage=USAGE))
-    await history.append_messages("a", turn(0), usage=Usage(input_tokens=1, total_tokens=1))
-    await history.append_messages("a", turn(1))
-    summary = await history.get_summary("a")
+async def test_append_updates_summary_counts_and_usage(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a", usage=USAGE))
+    await session_history.append_messages("a", turn(0), usage=Usage(input_tokens=1, total_tokens=1))
+    await session_history.append_messages("a", turn(1))
+    summary = await session_history.get_summary("a")
     assert summary is not None
     assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (8, 2, 2)
     assert summary.usage == Usage(input_tokens=11, output_tokens=5, total_tokens=16)
 
 
 async def test_turns_and_tool_calls_are_counted_as_the_reference_does(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     messages = [
         text("assistant", ""),  # content present (empty): a turn
@@ -160,37 +160,37 @@ async def test_turns_and_tool_calls_are_counted_as_the_reference_does(
         ),
         text("user", "not a turn"),
     ]
-    await history.create_session(session("a", messages=messages))
-    summary = await history.get_summary("a")
+    await session_history.create_session(session("a", messages=messages))
+    summary = await session_history.get_summary("a")
     assert summary is not None
     assert (summary.turn_count, summary.tool_call_count, summary.message_count) == (2, 2, 4)
 
 
-async def test_updated_at_moves_forward_on_every_write(history: SessionHistory) -> None:
-    await history.create_session(session("a"))
-    first = await history.get_summary("a")
-    await history.append_messages("a", [text("user", "x")])
-    second = await history.get_summary("a")
+async def test_updated_at_moves_forward_on_every_write(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a"))
+    first = await session_history.get_summary("a")
+    await session_history.append_messages("a", [text("user", "x")])
+    second = await session_history.get_summary("a")
     assert first is not None and second is not None
     assert second.updated_at > first.updated_at
 
 
-async def test_save_inserts_then_replaces(history: SessionHistory) -> None:
-    await history.save_session(session("a", messages=turn(0)))
+async def test_save_inserts_then_replaces(session_history: SessionHistory) -> None:
+    await session_history.save_session(session("a", messages=turn(0)))
     replacement = session(
         "a", messages=[text("user", "new start")], agent_name="other", model="m2", metadata={"k": 1}
     )
-    await history.save_session(replacement)
-    loaded = await history.load_session("a")
+    await session_history.save_session(replacement)
+    loaded = await session_history.load_session("a")
     assert loaded is not None
     assert loaded.messages == [text("user", "new start")]
     assert (loaded.agent_name, loaded.model, loaded.metadata) == ("other", "m2", {"k": 1})
-    summary = await history.get_summary("a")
+    summary = await session_history.get_summary("a")
     assert summary is not None and summary.message_count == 1
 
 
 async def test_save_of_a_longer_session_writes_only_the_new_messages(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     from session_history import hookimpl
 
@@ -201,42 +201,44 @@ async def test_save_of_a_longer_session_writes_only_the_new_messages(
         def session_history_saved(self, new_messages: list[ChatMessage]) -> None:
             written.append(len(new_messages))
 
-    history.plugin_manager.register(Spy())
+    session_history.plugin_manager.register(Spy())
     s = session("a", messages=turn(0))
-    await history.save_session(s)
+    await session_history.save_session(s)
     s.messages.extend(turn(1))
     s.ended_at = datetime.now(UTC)
-    await history.save_session(s)
+    await session_history.save_session(s)
     assert written == [4, 4]
-    loaded = await history.load_session("a")
+    loaded = await session_history.load_session("a")
     assert loaded is not None
     assert (loaded.messages, loaded.ended_at) == (s.messages, s.ended_at)
     # The prefix really was kept, not rewritten: its rows keep their identity.
-    ids = await _message_row_ids(history, "a")
+    ids = await _message_row_ids(session_history, "a")
     s.messages.append(text("user", "more"))
-    await history.save_session(s)
-    assert (await _message_row_ids(history, "a"))[:8] == ids
+    await session_history.save_session(s)
+    assert (await _message_row_ids(session_history, "a"))[:8] == ids
 
 
-async def test_save_with_an_edited_prefix_replaces_everything(history: SessionHistory) -> None:
+async def test_save_with_an_edited_prefix_replaces_everything(
+    session_history: SessionHistory,
+) -> None:
     s = session("a", messages=turn(0))
-    await history.save_session(s)
+    await session_history.save_session(s)
     edited = session("a", messages=[text("user", "edited"), *turn(0)[1:], *turn(1)])
-    await history.save_session(edited)
-    loaded = await history.load_session("a")
+    await session_history.save_session(edited)
+    loaded = await session_history.load_session("a")
     assert loaded is not None and loaded.messages == edited.messages
 
 
-async def test_save_of_a_shorter_session_truncates(history: SessionHistory) -> None:
-    await history.save_session(session("a", messages=[*turn(0), *turn(1)]))
-    await history.save_session(session("a", messages=turn(0)[:2]))
-    loaded = await history.load_session("a")
+async def test_save_of_a_shorter_session_truncates(session_history: SessionHistory) -> None:
+    await session_history.save_session(session("a", messages=[*turn(0), *turn(1)]))
+    await session_history.save_session(session("a", messages=turn(0)[:2]))
+    loaded = await session_history.load_session("a")
     assert loaded is not None and loaded.messages == turn(0)[:2]
 
 
-async def _message_row_ids(history: SessionHistory, session_id: str) -> list[int]:
+async def _message_row_ids(session_history: SessionHistory, session_id: str) -> list[int]:
     rows = await raw_sql(
-        history,
+        session_history,
         "SELECT m.id FROM messages m JOIN sessions s ON s.pk = m.session_pk "
         "WHERE s.session_id = ? ORDER BY seq",
         "SELECT m.id FROM {s}.messages m JOIN {s}.sessions s ON s.pk = m.session_pk "
@@ -246,97 +248,99 @@ async def _message_row_ids(history: SessionHistory, session_id: str) -> list[int
     return [int(r[0]) for r in rows]  # type: ignore[call-overload]
 
 
-async def test_delete_session(history: SessionHistory) -> None:
-    await history.create_session(session("a", messages=turn(0)))
-    await history.create_session(session("b"))
-    assert await history.delete_session("a") is True
-    assert await history.delete_session("a") is False
-    assert await history.load_session("a") is None
-    assert [s.id for s in await history.list_sessions()] == ["b"]
+async def test_delete_session(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a", messages=turn(0)))
+    await session_history.create_session(session("b"))
+    assert await session_history.delete_session("a") is True
+    assert await session_history.delete_session("a") is False
+    assert await session_history.load_session("a") is None
+    assert [s.id for s in await session_history.list_sessions()] == ["b"]
     # A new session with the same id starts empty: no orphan messages came back.
-    await history.create_session(session("a"))
-    loaded = await history.load_session("a")
+    await session_history.create_session(session("a"))
+    loaded = await session_history.load_session("a")
     assert loaded is not None and loaded.messages == []
 
 
-async def test_any_string_is_a_session_id(history: SessionHistory) -> None:
+async def test_any_string_is_a_session_id(session_history: SessionHistory) -> None:
     for sid in ["with space", "ünïcødé-🌍", "quote'\"; DROP TABLE sessions; --", "x" * 500]:
-        await history.create_session(session(sid, messages=[text("user", sid)]))
-        loaded = await history.load_session(sid)
+        await session_history.create_session(session(sid, messages=[text("user", sid)]))
+        loaded = await session_history.load_session(sid)
         assert loaded is not None and loaded.messages[0].content == sid
-    assert await history.session_count() == 4
+    assert await session_history.session_count() == 4
 
 
 # -- listing ------------------------------------------------------------------------------------
 
 
-async def _three(history: SessionHistory) -> None:
-    await history.create_session(session("old", agent_name="a1", model="m1"))
-    await history.create_session(session("mid", agent_name="a2", model="m1"))
-    await history.create_session(session("new", agent_name="a1", model="m2"))
+async def _three(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("old", agent_name="a1", model="m1"))
+    await session_history.create_session(session("mid", agent_name="a2", model="m1"))
+    await session_history.create_session(session("new", agent_name="a1", model="m2"))
 
 
-async def test_list_is_newest_first_and_follows_updates(history: SessionHistory) -> None:
-    await _three(history)
-    assert [s.id for s in await history.list_sessions()] == ["new", "mid", "old"]
-    await history.append_messages("old", [text("user", "bump")])
-    assert [s.id for s in await history.list_sessions()] == ["old", "new", "mid"]
+async def test_list_is_newest_first_and_follows_updates(session_history: SessionHistory) -> None:
+    await _three(session_history)
+    assert [s.id for s in await session_history.list_sessions()] == ["new", "mid", "old"]
+    await session_history.append_messages("old", [text("user", "bump")])
+    assert [s.id for s in await session_history.list_sessions()] == ["old", "new", "mid"]
 
 
-async def test_list_filters(history: SessionHistory) -> None:
-    await _three(history)
-    assert [s.id for s in await history.list_agent_sessions("a1")] == ["new", "old"]
-    assert [s.id for s in await history.list_sessions(model="m1")] == ["mid", "old"]
-    assert [s.id for s in await history.list_sessions(agent_name="a1", model="m1")] == ["old"]
-    mid = await history.get_summary("mid")
+async def test_list_filters(session_history: SessionHistory) -> None:
+    await _three(session_history)
+    assert [s.id for s in await session_history.list_agent_sessions("a1")] == ["new", "old"]
+    assert [s.id for s in await session_history.list_sessions(model="m1")] == ["mid", "old"]
+    assert [s.id for s in await session_history.list_sessions(agent_name="a1", model="m1")] == [
+        "old"
+    ]
+    mid = await session_history.get_summary("mid")
     assert mid is not None
-    since = await history.list_sessions(updated_since=mid.updated_at)
+    since = await session_history.list_sessions(updated_since=mid.updated_at)
     assert [s.id for s in since] == ["new", "mid"]
-    until = await history.list_sessions(updated_until=mid.updated_at)
+    until = await session_history.list_sessions(updated_until=mid.updated_at)
     assert [s.id for s in until] == ["old"]
-    assert await history.list_agent_sessions("nobody") == []
+    assert await session_history.list_agent_sessions("nobody") == []
 
 
-async def test_list_pages_by_limit_offset_and_cursor(history: SessionHistory) -> None:
+async def test_list_pages_by_limit_offset_and_cursor(session_history: SessionHistory) -> None:
     for i in range(7):
-        await history.create_session(session(f"s{i}"))
-    everything = [s.id for s in await history.list_sessions()]
-    assert [s.id for s in await history.list_sessions(limit=3)] == everything[:3]
-    assert [s.id for s in await history.list_sessions(limit=3, offset=3)] == everything[3:6]
+        await session_history.create_session(session(f"s{i}"))
+    everything = [s.id for s in await session_history.list_sessions()]
+    assert [s.id for s in await session_history.list_sessions(limit=3)] == everything[:3]
+    assert [s.id for s in await session_history.list_sessions(limit=3, offset=3)] == everything[3:6]
     pages: list[str] = []
-    page = await history.list_sessions(limit=3)
+    page = await session_history.list_sessions(limit=3)
     while page:
         pages.extend(s.id for s in page)
-        page = await history.list_sessions(limit=3, after=page[-1])
+        page = await session_history.list_sessions(limit=3, after=page[-1])
     assert pages == everything
 
 
-async def test_list_order_is_stable_for_equal_update_times(history: SessionHistory) -> None:
+async def test_list_order_is_stable_for_equal_update_times(session_history: SessionHistory) -> None:
     """Sessions imported with one updated_at still list in one fixed order, page after page."""
     stamp = datetime(2026, 5, 5, tzinfo=UTC)
     for i in range(6):
-        await history.create_session(session(f"t{i}"))
+        await session_history.create_session(session(f"t{i}"))
     await raw_sql(
-        history,
+        session_history,
         "UPDATE sessions SET updated_at = '2026-05-05T00:00:00.000000Z'",
         "UPDATE {s}.sessions SET updated_at = '2026-05-05T00:00:00Z'",
     )
-    listed = await history.list_sessions()
+    listed = await session_history.list_sessions()
     assert [s.id for s in listed] == ["t5", "t4", "t3", "t2", "t1", "t0"]
     assert all(s.updated_at == stamp for s in listed)
-    first = await history.list_sessions(limit=2)
-    second = await history.list_sessions(limit=2, after=first[-1])
+    first = await session_history.list_sessions(limit=2)
+    second = await session_history.list_sessions(limit=2, after=first[-1])
     assert [s.id for s in first + second] == ["t5", "t4", "t3", "t2"]
 
 
-async def test_list_rejects_negative_limits(history: SessionHistory) -> None:
+async def test_list_rejects_negative_limits(session_history: SessionHistory) -> None:
     with pytest.raises(InvalidQueryError):
-        await history.list_sessions(limit=-1)
+        await session_history.list_sessions(limit=-1)
 
 
-async def test_summary_carries_usage_and_metadata(history: SessionHistory) -> None:
-    await history.create_session(session("a", usage=USAGE, metadata={"title": "hello"}))
-    (summary,) = await history.list_sessions()
+async def test_summary_carries_usage_and_metadata(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a", usage=USAGE, metadata={"title": "hello"}))
+    (summary,) = await session_history.list_sessions()
     assert summary.usage == USAGE
     assert summary.metadata == {"title": "hello"}
     assert summary.started_at.tzinfo is not None and summary.updated_at.utcoffset() == timedelta(0)
@@ -346,41 +350,43 @@ async def test_summary_carries_usage_and_metadata(history: SessionHistory) -> No
 
 
 async def test_times_in_any_offset_come_back_as_the_same_instant_in_utc(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     tokyo = timezone(timedelta(hours=9))
     started = datetime(2026, 3, 1, 9, 0, tzinfo=tokyo)  # 00:00 UTC
-    await history.create_session(session("a", started_at=started))
-    loaded = await history.load_session("a")
+    await session_history.create_session(session("a", started_at=started))
+    loaded = await session_history.load_session("a")
     assert loaded is not None and loaded.started_at == started
     assert loaded.started_at.utcoffset() == timedelta(0)
     assert loaded.started_at.hour == 0
 
 
-async def test_naive_times_are_taken_as_utc(history: SessionHistory) -> None:
-    await history.create_session(session("a", started_at=datetime(2026, 3, 1, 12, 0)))
-    loaded = await history.load_session("a")
+async def test_naive_times_are_taken_as_utc(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a", started_at=datetime(2026, 3, 1, 12, 0)))
+    loaded = await session_history.load_session("a")
     assert loaded is not None
     assert loaded.started_at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def test_updated_since_filter_is_right_whatever_the_callers_offset(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    await history.create_session(session("a"))
-    summary = await history.get_summary("a")
+    await session_history.create_session(session("a"))
+    summary = await session_history.get_summary("a")
     assert summary is not None
     in_new_york = summary.updated_at.astimezone(timezone(timedelta(hours=-5)))
-    assert [s.id for s in await history.list_sessions(updated_since=in_new_york)] == ["a"]
+    assert [s.id for s in await session_history.list_sessions(updated_since=in_new_york)] == ["a"]
     later = in_new_york + timedelta(microseconds=1)
-    assert await history.list_sessions(updated_since=later) == []
+    assert await session_history.list_sessions(updated_since=later) == []
 
 
 # -- pruning ------------------------------------------------------------------------------------
 
 
-async def test_enforce_max_sessions_keeps_the_newest(config: HistoryConfig) -> None:
-    async with SessionHistory(config.model_copy(update={"max_sessions": 2})) as history:
+async def test_enforce_max_sessions_keeps_the_newest(session_history_config: HistoryConfig) -> None:
+    async with SessionHistory(
+        session_history_config.model_copy(update={"max_sessions": 2})
+    ) as history:
         for i in range(5):
             await history.create_session(session(f"s{i}", messages=turn(i)))
         await history.append_messages("s0", [text("user", "keep me")])
@@ -390,14 +396,18 @@ async def test_enforce_max_sessions_keeps_the_newest(config: HistoryConfig) -> N
         assert await history.load_session("s1") is None
 
 
-async def test_enforce_without_limits_prunes_nothing(history: SessionHistory) -> None:
-    await history.create_session(session("a"))
-    assert await history.enforce_max_sessions() == 0
-    assert await history.session_count() == 1
+async def test_enforce_without_limits_prunes_nothing(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a"))
+    assert await session_history.enforce_max_sessions() == 0
+    assert await session_history.session_count() == 1
 
 
-async def test_max_age_drops_sessions_not_updated_recently(config: HistoryConfig) -> None:
-    async with SessionHistory(config.model_copy(update={"max_age": timedelta(days=1)})) as history:
+async def test_max_age_drops_sessions_not_updated_recently(
+    session_history_config: HistoryConfig,
+) -> None:
+    async with SessionHistory(
+        session_history_config.model_copy(update={"max_age": timedelta(days=1)})
+    ) as history:
         await history.create_session(session("fresh"))
         await history.create_session(session("stale"))
         await raw_sql(
@@ -411,57 +421,61 @@ async def test_max_age_drops_sessions_not_updated_recently(config: HistoryConfig
         assert [s.id for s in await history.list_sessions()] == ["fresh"]
 
 
-async def test_prune_dry_run_removes_nothing(history: SessionHistory) -> None:
+async def test_prune_dry_run_removes_nothing(session_history: SessionHistory) -> None:
     for i in range(4):
-        await history.create_session(session(f"s{i}"))
-    would = await history.prune(max_sessions=1, dry_run=True)
+        await session_history.create_session(session(f"s{i}"))
+    would = await session_history.prune(max_sessions=1, dry_run=True)
     assert sorted(s.id for s in would) == ["s0", "s1", "s2"]
-    assert await history.session_count() == 4
-    assert [s.id for s in await history.prune(max_sessions=1)] == ["s2", "s1", "s0"]
-    assert await history.session_count() == 1
+    assert await session_history.session_count() == 4
+    assert [s.id for s in await session_history.prune(max_sessions=1)] == ["s2", "s1", "s0"]
+    assert await session_history.session_count() == 1
 
 
-async def test_prune_to_zero_removes_all(history: SessionHistory) -> None:
-    await history.create_session(session("a", messages=turn(0)))
-    assert len(await history.prune(max_sessions=0)) == 1
-    assert await history.session_count() == 0
+async def test_prune_to_zero_removes_all(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("a", messages=turn(0)))
+    assert len(await session_history.prune(max_sessions=0)) == 1
+    assert await session_history.session_count() == 0
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
 
 
-async def test_a_history_opens_on_first_use_and_not_after_close(config: HistoryConfig) -> None:
-    history = SessionHistory(config)
+async def test_a_history_opens_on_first_use_and_not_after_close(
+    session_history_config: HistoryConfig,
+) -> None:
+    history = SessionHistory(session_history_config)
     assert await history.session_count() == 0  # opened here, as the reference's new() would
     await history.create_session(session("a"))
     await history.close()
     await history.close()  # twice is fine
     with pytest.raises(StoreClosedError, match="closed"):
         await history.load_session("a")
-    async with SessionHistory(config) as again:
+    async with SessionHistory(session_history_config) as again:
         assert await again.session_count() == 1
 
 
-async def test_callers_racing_to_open_share_one_opening(config: HistoryConfig) -> None:
-    history = SessionHistory(config)
+async def test_callers_racing_to_open_share_one_opening(
+    session_history_config: HistoryConfig,
+) -> None:
+    history = SessionHistory(session_history_config)
     counts = await asyncio.gather(*(history.session_count() for _ in range(8)))
     assert counts == [0] * 8
     await history.close()
 
 
-async def test_reopening_keeps_everything(config: HistoryConfig) -> None:
-    async with SessionHistory(config) as history:
+async def test_reopening_keeps_everything(session_history_config: HistoryConfig) -> None:
+    async with SessionHistory(session_history_config) as history:
         await history.create_session(session("a", messages=turn(0)))
-    async with SessionHistory(config) as history:
+    async with SessionHistory(session_history_config) as history:
         loaded = await history.load_session("a")
         assert loaded is not None and loaded.messages == turn(0)
 
 
-async def test_an_unclosed_history_warns(config: HistoryConfig) -> None:
+async def test_an_unclosed_history_warns(session_history_config: HistoryConfig) -> None:
     import gc
     import warnings
 
-    history = SessionHistory(config)
+    history = SessionHistory(session_history_config)
     await history.open()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -477,63 +491,65 @@ async def test_an_unclosed_history_warns(config: HistoryConfig) -> None:
 
 
 async def test_text_that_has_no_utf8_form_is_a_clear_error_and_nothing_is_written(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    await history.create_session(session("a"))
+    await session_history.create_session(session("a"))
     with pytest.raises(InvalidQueryError, match="cannot be stored"):
-        await history.append_messages("a", [text("user", "broken \ud800 surrogate")])
-    summary = await history.get_summary("a")
+        await session_history.append_messages("a", [text("user", "broken \ud800 surrogate")])
+    summary = await session_history.get_summary("a")
     assert summary is not None and summary.message_count == 0
 
 
 # -- tail reads and pops ---------------------------------------------------------------------------
 
 
-async def test_load_messages_reads_the_whole_session_or_its_tail(history: SessionHistory) -> None:
+async def test_load_messages_reads_the_whole_session_or_its_tail(
+    session_history: SessionHistory,
+) -> None:
     messages = [text("user", f"m{i}") for i in range(10)]
-    await history.create_session(session("s", messages=messages))
-    assert await history.load_messages("s") == messages
-    assert await history.load_messages("s", last=3) == messages[-3:]
-    assert await history.load_messages("s", last=50) == messages
-    assert await history.load_messages("s", last=0) == []
-    assert await history.load_messages("missing") == []
-    assert await history.load_messages("missing", last=2) == []
+    await session_history.create_session(session("s", messages=messages))
+    assert await session_history.load_messages("s") == messages
+    assert await session_history.load_messages("s", last=3) == messages[-3:]
+    assert await session_history.load_messages("s", last=50) == messages
+    assert await session_history.load_messages("s", last=0) == []
+    assert await session_history.load_messages("missing") == []
+    assert await session_history.load_messages("missing", last=2) == []
     with pytest.raises(InvalidQueryError, match="last must be 0 or more"):
-        await history.load_messages("s", last=-1)
+        await session_history.load_messages("s", last=-1)
 
 
 async def test_pop_messages_removes_the_last_ones_and_keeps_the_counts_right(
-    history: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    await history.create_session(session("s", messages=[*turn(0), *turn(1)]))
-    assert await history.pop_messages("s") == [turn(1)[3]]
-    summary = await history.get_summary("s")
+    await session_history.create_session(session("s", messages=[*turn(0), *turn(1)]))
+    assert await session_history.pop_messages("s") == [turn(1)[3]]
+    summary = await session_history.get_summary("s")
     assert summary is not None
     assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (7, 1, 2)
-    assert await history.pop_messages("s", 3) == turn(1)[:3]
-    summary = await history.get_summary("s")
+    assert await session_history.pop_messages("s", 3) == turn(1)[:3]
+    summary = await session_history.get_summary("s")
     assert summary is not None
     assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (4, 1, 1)
     # Appends go on after what is left, and nothing popped comes back.
-    await history.append_messages("s", [text("user", "next")])
-    loaded = await history.load_session("s")
+    await session_history.append_messages("s", [text("user", "next")])
+    loaded = await session_history.load_session("s")
     assert loaded is not None
     assert loaded.messages == [*turn(0), text("user", "next")]
-    assert await history.pop_messages("s", 99) == [*turn(0), text("user", "next")]
-    assert await history.pop_messages("s") == []
-    summary = await history.get_summary("s")
+    assert await session_history.pop_messages("s", 99) == [*turn(0), text("user", "next")]
+    assert await session_history.pop_messages("s") == []
+    summary = await session_history.get_summary("s")
     assert summary is not None
     assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (0, 0, 0)
-    assert await history.pop_messages("missing") == []
+    assert await session_history.pop_messages("missing") == []
     with pytest.raises(InvalidQueryError, match="n must be 0 or more"):
-        await history.pop_messages("s", -1)
+        await session_history.pop_messages("s", -1)
 
 
-async def test_popped_messages_are_not_found_by_search(history: SessionHistory) -> None:
-    await history.create_session(session("s", messages=[text("user", "keep zebra")]))
-    await history.append_messages("s", [text("assistant", "drop zebra")])
-    await history.pop_messages("s")
-    hits = await history.search("zebra")
+async def test_popped_messages_are_not_found_by_search(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("s", messages=[text("user", "keep zebra")]))
+    await session_history.append_messages("s", [text("assistant", "drop zebra")])
+    await session_history.pop_messages("s")
+    hits = await session_history.search("zebra")
     assert [(h.session_id, h.seq) for h in hits] == [("s", 0)]
 
 
@@ -549,7 +565,9 @@ NUMBERS = {
 }
 
 
-async def test_every_json_number_comes_back_with_its_type_and_sign(history: SessionHistory) -> None:
+async def test_every_json_number_comes_back_with_its_type_and_sign(
+    session_history: SessionHistory,
+) -> None:
     import json
 
     message = ChatMessage(
@@ -560,11 +578,11 @@ async def test_every_json_number_comes_back_with_its_type_and_sign(history: Sess
         metadata={"numbers": dict(NUMBERS)},
     )
     usage = Usage(input_tokens=1, output_tokens=2, total_tokens=3, cost=0.1, details=dict(NUMBERS))
-    await history.create_session(
+    await session_history.create_session(
         session("s", messages=[message], usage=usage, metadata={"numbers": dict(NUMBERS)})
     )
-    await history.append_messages("s", [message])
-    loaded = await history.load_session("s")
+    await session_history.append_messages("s", [message])
+    loaded = await session_history.load_session("s")
     assert loaded is not None
     for got in loaded.messages:
         assert got.model_dump_json() == message.model_dump_json()
@@ -573,33 +591,35 @@ async def test_every_json_number_comes_back_with_its_type_and_sign(history: Sess
     assert json.dumps(loaded.metadata) == json.dumps({"numbers": NUMBERS})
     assert loaded.usage is not None
     assert json.dumps(loaded.usage.model_dump()) == json.dumps(usage.model_dump())
-    [exported] = [json.loads(line) async for line in history.export_jsonl()]
+    [exported] = [json.loads(line) async for line in session_history.export_jsonl()]
     for numbers in (exported["metadata"]["numbers"], exported["messages"][0]["tool_metadata"]):
         assert [(type(v), repr(v)) for v in numbers.values()] == [
             (type(v), repr(v)) for v in NUMBERS.values()
         ]
 
 
-async def test_usage_is_added_as_python_adds_it(history: SessionHistory) -> None:
+async def test_usage_is_added_as_python_adds_it(session_history: SessionHistory) -> None:
     """Integers stay integers, floats stay floats (3.0 is not 3), nested details merge."""
     first = Usage(input_tokens=1, cost=0.1, seconds=1.5, details={"cached": 2, "ratio": 0.5})
     second = Usage(input_tokens=2, cost=0.2, seconds=1.5, details={"cached": 3, "new": 1.0})
-    await history.create_session(session("s", usage=first))
-    await history.append_messages("s", [text("user", "x")], usage=second)
-    await history.append_messages("s", [text("user", "y")], usage=Usage(flag=True, note=None))
-    summary = await history.get_summary("s")
+    await session_history.create_session(session("s", usage=first))
+    await session_history.append_messages("s", [text("user", "x")], usage=second)
+    await session_history.append_messages(
+        "s", [text("user", "y")], usage=Usage(flag=True, note=None)
+    )
+    summary = await session_history.get_summary("s")
     assert summary is not None and summary.usage is not None
     expected = first + second + Usage(flag=True, note=None)
     assert summary.usage.model_dump() == expected.model_dump()
     assert summary.usage.model_dump_json() == expected.model_dump_json()
 
 
-async def test_the_nul_character_in_messages_is_kept(history: SessionHistory) -> None:
+async def test_the_nul_character_in_messages_is_kept(session_history: SessionHistory) -> None:
     message = ChatMessage(
         role="user", content="a\x00b", metadata={"k\x00": "v\x00"}, tool_metadata="\x00"
     )
-    await history.create_session(session("s", messages=[message]))
-    await history.append_messages("s", [message])
-    loaded = await history.load_session("s")
+    await session_history.create_session(session("s", messages=[message]))
+    await session_history.append_messages("s", [message])
+    loaded = await session_history.load_session("s")
     assert loaded is not None and loaded.messages == [message, message]
-    assert [h.seq for h in await history.search("a")] in ([0, 1], [1, 0])
+    assert [h.seq for h in await session_history.search("a")] in ([0, 1], [1, 0])

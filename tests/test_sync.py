@@ -28,27 +28,29 @@ from session_history import (
 from .helpers import USAGE, session, text, turn
 
 
-def test_sync_door_round_trip(sync_history: SyncSessionHistory) -> None:
-    sync_history.create_session(session("a", messages=turn(0)))
-    sync_history.append_messages("a", turn(1), usage=USAGE)
-    loaded = sync_history.load_session("a")
+def test_sync_door_round_trip(session_history_sync: SyncSessionHistory) -> None:
+    session_history_sync.create_session(session("a", messages=turn(0)))
+    session_history_sync.append_messages("a", turn(1), usage=USAGE)
+    loaded = session_history_sync.load_session("a")
     assert loaded is not None and loaded.messages == [*turn(0), *turn(1)]
-    assert [s.id for s in sync_history.list_sessions()] == ["a"]
+    assert [s.id for s in session_history_sync.list_sessions()] == ["a"]
     with pytest.raises(SessionNotFoundError):
-        sync_history.append_messages("missing", [text("user", "x")])
+        session_history_sync.append_messages("missing", [text("user", "x")])
 
 
-async def test_sync_door_works_inside_a_running_event_loop(config: HistoryConfig) -> None:
+async def test_sync_door_works_inside_a_running_event_loop(
+    session_history_config: HistoryConfig,
+) -> None:
     # A synchronous library called from async code: the caller's loop is running in this thread.
-    with SyncSessionHistory(config) as history:
+    with SyncSessionHistory(session_history_config) as history:
         history.create_session(session("a"))
         history.append_messages("a", [text("user", "from a running loop")])
         loaded = history.load_session("a")
     assert loaded is not None and loaded.messages[0].content == "from a running loop"
 
 
-def test_sync_doors_on_one_file_from_several_threads(config: HistoryConfig) -> None:
-    with SyncSessionHistory(config) as history:
+def test_sync_doors_on_one_file_from_several_threads(session_history_config: HistoryConfig) -> None:
+    with SyncSessionHistory(session_history_config) as history:
         history.create_session(session("shared"))
 
         def work(w: int) -> None:
@@ -65,7 +67,7 @@ def test_sync_doors_on_one_file_from_several_threads(config: HistoryConfig) -> N
 
 
 def test_a_blocking_call_from_the_background_loop_is_an_error_not_a_hang(
-    config: HistoryConfig,
+    session_history_config: HistoryConfig,
 ) -> None:
     """An async hook runs on the background loop; a blocking call from there would wait on the
     loop it blocks. It fails at once, saying what to do."""
@@ -77,7 +79,7 @@ def test_a_blocking_call_from_the_background_loop_is_an_error_not_a_hang(
             calls.append("hook")
             SyncSessionHistory.wrap(history).session_count()
 
-    with SyncSessionHistory(config, plugins=[BlockingHook()]) as history:
+    with SyncSessionHistory(session_history_config, plugins=[BlockingHook()]) as history:
         with pytest.raises(HookError) as info:
             history.create_session(session("a"))
         assert isinstance(info.value.__cause__, RuntimeError)
@@ -87,7 +89,7 @@ def test_a_blocking_call_from_the_background_loop_is_an_error_not_a_hang(
 
 
 def test_a_blocking_call_carries_the_callers_context_variables(
-    config: HistoryConfig,
+    session_history_config: HistoryConfig,
 ) -> None:
     """Hooks run on the background loop but see the caller's context (a request id, say)."""
     request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -98,7 +100,7 @@ def test_a_blocking_call_carries_the_callers_context_variables(
         async def session_history_saved(self, history: SessionHistory, summary: object) -> None:
             seen.append(request_id.get())
 
-    with SyncSessionHistory(config, plugins=[Audit()]) as history:
+    with SyncSessionHistory(session_history_config, plugins=[Audit()]) as history:
         for rid in ("req-1", "req-2"):
             token = request_id.set(rid)
             try:
@@ -108,8 +110,8 @@ def test_a_blocking_call_carries_the_callers_context_variables(
     assert seen == ["req-1", "req-2"]
 
 
-def test_closed_sync_history_is_a_clear_error(config: HistoryConfig) -> None:
-    history = SyncSessionHistory(config)
+def test_closed_sync_history_is_a_clear_error(session_history_config: HistoryConfig) -> None:
+    history = SyncSessionHistory(session_history_config)
     history.close()
     history.close()
     with pytest.raises(StoreClosedError, match="closed"):
@@ -131,10 +133,10 @@ def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
 
 
 def test_an_unclosed_sync_history_warns_and_still_lets_the_process_exit(
-    config: HistoryConfig,
+    session_history_config: HistoryConfig,
 ) -> None:
     before = _blocking_threads()
-    history = SyncSessionHistory(config)
+    history = SyncSessionHistory(session_history_config)
     history.session_count()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -244,8 +246,10 @@ def test_sync_and_async_doors_behave_the_same(tmp_path: Path) -> None:
     assert {name for name, _, _ in _script()} == set(PUBLIC)
 
 
-async def test_wrap_gives_a_blocking_door_onto_the_same_store(config: HistoryConfig) -> None:
-    history = SessionHistory(config)
+async def test_wrap_gives_a_blocking_door_onto_the_same_store(
+    session_history_config: HistoryConfig,
+) -> None:
+    history = SessionHistory(session_history_config)
     door = SyncSessionHistory.wrap(history)
     assert history.is_open and door.is_open
     door.create_session(session("a"))

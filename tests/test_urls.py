@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,10 @@ from session_history import (
     SyncSessionHistory,
 )
 from session_history.cli import cli
-from session_history.testing import with_schema
 
-from .conftest import drop_schema, postgres_url
 from .helpers import session, turn
+
+POSTGRES = pytest.mark.session_history(backends=["postgresql"])
 
 
 @pytest.fixture
@@ -54,18 +53,14 @@ def test_a_url_made_into_a_path_is_refused_never_a_file(cwd: Path) -> None:
     assert list(cwd.iterdir()) == []
 
 
-def test_a_url_in_db_path_goes_to_postgresql(cwd: Path) -> None:
-    base = postgres_url()
-    schema = f"sh_route_{uuid.uuid4().hex[:10]}"
-    url = with_schema(base, schema)
-    try:
-        config = HistoryConfig.model_validate({"enabled": True, "db_path": url})
-        assert config.url == url
-        with SyncSessionHistory(config) as history:
-            history.create_session(session("a", messages=turn(0)))
-            assert type(history.history._backend).__name__ == "PostgresBackend"
-    finally:
-        drop_schema(base, schema)
+@POSTGRES
+def test_a_url_in_db_path_goes_to_postgresql(cwd: Path, session_history_db: str) -> None:
+    url = session_history_db
+    config = HistoryConfig.model_validate({"enabled": True, "db_path": url})
+    assert config.url == url
+    with SyncSessionHistory(config) as history:
+        history.create_session(session("a", messages=turn(0)))
+        assert type(history.history._backend).__name__ == "PostgresBackend"
     assert list(cwd.iterdir()) == []
 
 
@@ -114,18 +109,16 @@ def test_the_cli_says_what_is_wrong_with_a_url_in_one_line(
     assert list(cwd.iterdir()) == []
 
 
-def test_demo_takes_a_url_to_postgresql_and_never_makes_a_file(cwd: Path) -> None:
-    base = postgres_url()
-    schema = f"sh_demo_{uuid.uuid4().hex[:10]}"
-    url = with_schema(base, schema)
-    try:
-        code, out = run("demo", "--path", url)
-        assert code == 0, out
-        assert f"Stored in {url}" in out and f"session-history --db {url} show" in out
-        code, listed = run("--db", url, "list", "--json")
-        assert code == 0 and len(listed.strip()) > 2
-    finally:
-        drop_schema(base, schema)
+@POSTGRES
+def test_demo_takes_a_url_to_postgresql_and_never_makes_a_file(
+    cwd: Path, session_history_db: str
+) -> None:
+    url = session_history_db
+    code, out = run("demo", "--path", url)
+    assert code == 0, out
+    assert f"Stored in {url}" in out and f"session-history --db {url} show" in out
+    code, listed = run("--db", url, "list", "--json")
+    assert code == 0 and len(listed.strip()) > 2
     code, out = run("demo", "--path", FOLDED)
     assert code == 1 and "'//' is missing" in out and len(out.strip().splitlines()) == 1
     assert list(cwd.iterdir()) == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_session_history.options import database_url
+
 USER_TESTS = """
 import re
 
@@ -122,9 +124,7 @@ def test_every_fixture_under_every_async_plugin(pytester: pytest.Pytester, mode:
     async_mark, ini, extra, flags, passed = MODES[mode]
     pytester.makeini(ini)
     pytester.makepyfile(test_user=USER_TESTS.format(async_mark=async_mark, extra=extra))
-    result = pytester.runpytest_subprocess(
-        "-W", "error", "-p", "no:cacheprovider", *flags, timeout=180
-    )
+    result = pytester.runpytest_inprocess("-W", "error", "-p", "no:cacheprovider", *flags)
     result.assert_outcomes(passed=passed)
     assert result.ret == 0
     result.stdout.no_fnmatch_line("*Warning*")
@@ -144,7 +144,7 @@ def test_that_passes(session_history_db):
 def test_keep_shows_the_database_of_a_failing_test(pytester: pytest.Pytester) -> None:
     pytester.makeini(ASYNCIO_INI.format(mode="strict"))
     pytester.makepyfile(test_fail=FAILING)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "-W", "error", "--session-history-keep", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(failed=1, passed=1)
@@ -164,7 +164,7 @@ def test_keep_shows_the_database_of_a_failing_test(pytester: pytest.Pytester) ->
 
 def test_without_keep_databases_are_removed_and_not_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fail=FAILING)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", f"--basetemp={pytester.path / 'tmp'}"
     )
     result.assert_outcomes(failed=1, passed=1)
@@ -173,11 +173,11 @@ def test_without_keep_databases_are_removed_and_not_reported(pytester: pytest.Py
 
 
 def test_the_command_line_beats_the_ini_file(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nsession_history_keep = true\n")
+    pytester.makeini(ASYNCIO_INI.format(mode="strict") + "session_history_keep = true\n")
     pytester.makepyfile(test_fail=FAILING)
-    kept = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    kept = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     kept.stdout.fnmatch_lines(["*session-history database*"])
-    removed = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--session-history-no-keep")
+    removed = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--session-history-no-keep")
     removed.stdout.no_fnmatch_line("*session-history database*")
 
 
@@ -208,7 +208,7 @@ def test_unknown_option(session_history):
     pass
 """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*unknown session_history option(s)*colour*"])
 
@@ -219,7 +219,7 @@ def test_not_registered_twice_when_a_conftest_names_it(pytester: pytest.Pytester
     pytester.makepyfile(
         test_one="def test_it(session_history_db):\n    assert session_history_db\n"
     )
-    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
 
@@ -238,13 +238,13 @@ def test_one(i, session_history_sync, session_history_db, session_factory):
     assert worker in str(session_history_db)
 """
     )
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", timeout=180)
+    result = pytester.runpytest_inprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
 
 
 def test_fixtures_are_listed_with_their_docstrings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("--fixtures", "-p", "no:cacheprovider")
     text = result.stdout.str()
     for name in (
         "session_history_db",
@@ -278,7 +278,7 @@ def test_second_sees_the_first(archive, session_factory):
 """
     )
     pytester.makeini(ASYNCIO_INI.format(mode="strict"))
-    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
 
@@ -295,7 +295,7 @@ def test_diff():
     assert_transcript(messages, [("user", "hi"), ("assistant", "hello")])
 """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -374,12 +374,11 @@ def test_a_failing_assertion_shows_the_whole_diff_and_none_of_the_library(
     )
 
 
-def test_a_postgresql_backed_store_per_test(pytester: pytest.Pytester) -> None:
-    import os
-
-    url = os.environ.get("SESSION_HISTORY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need $SESSION_HISTORY_TEST_POSTGRES_URL")
+@pytest.mark.session_history(backends=["postgresql"])  # deselected without a server
+def test_a_postgresql_backed_store_per_test(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest
+) -> None:
+    url = database_url(request.config)
     pytester.makeini(ASYNCIO_INI.format(mode="strict"))
     pytester.makepyfile(
         test_pg="""
@@ -399,7 +398,7 @@ async def test_async(session_history, session_factory):
     assert hits and hits[0].session_id == "session-1"
 """
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "-W", "error", "-p", "no:cacheprovider", f"--session-history-url={url}"
     )
     result.assert_outcomes(passed=4)
@@ -411,6 +410,114 @@ def test_langchain_fixture_skips_with_a_reason_without_the_adapter(
     # As if langchain-session-history were not installed: importing it fails.
     pytester.makeconftest('import sys\nsys.modules["langchain_session_history"] = None\n')
     pytester.makepyfile(test_lc="def test_it(langchain_chat_history):\n    pass\n")
-    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-rs", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*langchain-session-history is not installed*"])
+
+
+BOTH_BACKENDS = """
+import pytest
+
+def test_each_backend(session_history_sync, session_history_backend, session_history_db):
+    assert str(session_history_db).startswith(
+        "postgresql://" if session_history_backend == "postgresql" else "/"
+    )
+    session_history_sync.create_session(__import__("session_history").Session(
+        session_id="s", agent_name="a", model="m"))
+    assert session_history_sync.session_count() == 1
+
+@pytest.mark.session_history(backends=["postgresql"])
+def test_only_on_postgresql(session_history_backend):
+    assert session_history_backend == "postgresql"
+
+@pytest.mark.session_history(backends=["postgresql"])
+def test_without_a_store():
+    pass
+"""
+
+
+@pytest.mark.session_history(backends=["postgresql"])
+def test_a_test_runs_once_per_backend_asked_for(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"--session-history-url={database_url(request.config)}"
+    monkeypatch.delenv("SESSION_HISTORY_TEST_POSTGRES_URL", raising=False)
+    pytester.makepyfile(test_both=BOTH_BACKENDS)
+    both = ["-p", "no:cacheprovider", "-W", "error", "--session-history-backends=sqlite,postgresql"]
+    result = pytester.runpytest_inprocess(*both, url, "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_each_backend?sqlite? PASSED*",
+            "*test_each_backend?postgresql? PASSED*",
+            "*test_only_on_postgresql?postgresql? PASSED*",
+            "*test_without_a_store PASSED*",
+        ]
+    )
+    # Without a URL: the PostgreSQL half is left out, said once in the header, not skipped.
+    result = pytester.runpytest_inprocess(*both, "-rs")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["session-history: the PostgreSQL tests are not run (no URL)*"])
+    result.stdout.no_fnmatch_line("*SKIPPED*")
+
+
+def test_a_single_backend_leaves_test_ids_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_it(session_history_db):\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-v")
+    result.stdout.fnmatch_lines(["*test_one.py::test_it PASSED*"])
+
+
+def test_an_unknown_backend_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_it():\n    pass\n")
+    result = pytester.runpytest_inprocess("--session-history-backends=sqlite,mysql")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown session-history backend 'mysql'*"])
+
+
+def test_postgresql_without_the_driver_is_one_line_naming_the_extra(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if it were not installed
+    pytester.makepyfile(test_one="def test_it(session_history):\n    pass\n")
+    result = pytester.runpytest_inprocess("--session-history-url=postgresql://u@h/db")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(['*pip install "session-history[[]postgres[]]"*'])
+    assert "Traceback" not in result.stderr.str()
+
+
+FACTORY_WITH_MARKER = """
+import pytest
+from pytest_session_history import factories
+
+pytestmark = pytest.mark.session_history(max_sessions=1)
+
+archive = factories.session_history_sync("archive", scope="module")
+config = factories.session_history_config("config", db="archive_db_location")
+archive_db_location = factories.session_history_db("archive_db_location", scope="module")
+
+def test_the_factory_store_follows_the_run_and_the_marker(archive, session_factory):
+    for sid in ("a", "b", "c"):
+        archive.create_session(session_factory(session_id=sid))
+    assert archive.enforce_max_sessions() == 2  # the module's marker
+    assert archive.config.location.startswith("postgresql://")  # --session-history-url
+
+def test_a_config_factory(config):
+    assert config.max_sessions == 1 and config.url is not None
+"""
+
+
+@pytest.mark.session_history(backends=["postgresql"])
+def test_factories_honour_the_url_and_the_marker(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest
+) -> None:
+    pytester.makepyfile(test_factory=FACTORY_WITH_MARKER)
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "error",
+        f"--session-history-url={database_url(request.config)}",
+    )
+    result.assert_outcomes(passed=2)

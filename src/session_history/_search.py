@@ -1,11 +1,20 @@
 """Search queries as people type them: plain words and "quoted phrases", no FTS syntax needed.
 
 A query is parsed into terms here, once, and each backend renders the terms in its own syntax
-(FTS5 on SQLite), so no user text ever reaches the engine's query parser unquoted: a stray
-``AND``, ``*`` or ``(`` is just a word, and a malformed query is our clear error, not a crash.
+(FTS5 on SQLite, ``tsquery`` on PostgreSQL), so no user text ever reaches the engine's query
+parser unquoted: a stray ``AND``, ``*``, ``(`` or ``content:`` is just text, and a malformed
+query is our clear error, not a crash.
 
-Rules: terms are words or double-quoted phrases; every term must match (AND); a word ending in
-``*`` matches as a prefix (``deploy*`` finds "deployment").
+Rules, the same on every backend:
+
+* terms are words (separated by white space) or double-quoted phrases; every term must match;
+* text is matched by its tokens: runs of letters and digits, folded to lower case without
+  accents (SQLite's ``unicode61`` tokenizer with ``remove_diacritics 2`` reads text this way, and
+  :func:`tokens` does the same for PostgreSQL); a term of several tokens (a phrase, or a word such
+  as ``content:x`` or ``e-mail``) matches them next to each other, in order;
+* a term ending in ``*`` matches its last token as a prefix (``deploy*`` finds "deployment");
+* a query holds at most :data:`MAX_TOKENS` tokens, and has no U+0000 or text without a UTF-8
+  form.
 """
 
 from __future__ import annotations
@@ -18,46 +27,91 @@ from dataclasses import dataclass
 from ._errors import InvalidQueryError
 from ._models import ChatMessage
 
-__all__ = ["Term", "fold", "fts5_query", "parse_query", "search_text"]
+__all__ = [
+    "MAX_TOKENS",
+    "Term",
+    "fold",
+    "fts5_query",
+    "parse_query",
+    "search_key",
+    "search_text",
+    "tokens",
+]
 
-_TOKEN = re.compile(r'"([^"]*)"(\*?)|([^\s"]+)')
+MAX_TOKENS = 256
+"""The most tokens a query may hold: a search, not a document (PostgreSQL's query planner runs
+out of stack on thousands)."""
+
+_TERM = re.compile(r'"([^"]*)"(\*?)|([^\s"]+)')
+_TOKEN = re.compile(r"[^\W_]+")  # letters and digits: what unicode61 keeps
 
 
 @dataclass(frozen=True)
 class Term:
+    """One term of a query: the text as typed, and its folded tokens (never empty)."""
+
     text: str
-    phrase: bool = False
+    tokens: tuple[str, ...]
     prefix: bool = False
 
 
 def parse_query(query: str) -> list[Term]:
-    """The terms of ``query``; InvalidQueryError when there is nothing to search for."""
+    """The terms of ``query``.
+
+    Raises:
+        InvalidQueryError: nothing to search for, an unbalanced quote, too many words, or text
+            that cannot be searched for (no UTF-8 form).
+    """
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQueryError(
+            f"search query {query!r} holds text with no UTF-8 form (a lone surrogate, as bytes "
+            "that were not UTF-8 decode to); search for valid text"
+        ) from None
+    query = query.replace("\x00", " ")  # U+0000 separates words, as any other control does
     if query.count('"') % 2:
         raise InvalidQueryError(
             f"unbalanced quote in search query {query!r}; close the phrase with another '\"'"
         )
     terms: list[Term] = []
-    for match in _TOKEN.finditer(query):
+    for match in _TERM.finditer(query):
         phrase, phrase_star, word = match.groups()
-        if phrase is not None:
-            if phrase.strip():
-                terms.append(Term(phrase.strip(), phrase=True, prefix=bool(phrase_star)))
-        elif word.endswith("*") and word.strip("*"):
-            terms.append(Term(word.rstrip("*"), prefix=True))
-        elif word.strip("*"):
-            terms.append(Term(word))
+        text = phrase if phrase is not None else word.rstrip("*")
+        prefix = bool(phrase_star) if phrase is not None else word.endswith("*")
+        found = tuple(tokens(text))
+        if found:
+            terms.append(Term(text.strip(), found, prefix))
     if not terms:
         raise InvalidQueryError(
             f'search query {query!r} has no words to search for; try a word or a "quoted phrase"'
+        )
+    count = sum(len(term.tokens) for term in terms)
+    if count > MAX_TOKENS:
+        raise InvalidQueryError(
+            f"search query has {count} words; search for at most {MAX_TOKENS} (a few "
+            "distinctive words or a short phrase find more than a long passage)"
         )
     return terms
 
 
 def fts5_query(terms: list[Term]) -> str:
-    """The terms as an SQLite FTS5 query: each one a quoted string, so taken literally."""
+    """The terms as an SQLite FTS5 query: each one a quoted string, so taken literally, which
+    FTS5's own tokenizer splits into the same tokens as :func:`tokens`."""
     return " ".join(
         '"' + term.text.replace('"', '""') + '"' + ("*" if term.prefix else "") for term in terms
     )
+
+
+def tokens(text: str) -> list[str]:
+    """The searchable tokens of ``text``: runs of letters and digits, folded."""
+    return _TOKEN.findall(fold(text))
+
+
+def search_key(text: str) -> str:
+    """What PostgreSQL indexes: the tokens, separated by spaces, so that its parser (which would
+    read ``content:x`` or ``a.b`` as one token) sees the same tokens as SQLite's tokenizer."""
+    return " ".join(tokens(text))
 
 
 def search_text(message: ChatMessage) -> str:

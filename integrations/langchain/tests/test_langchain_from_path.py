@@ -35,12 +35,12 @@ def no_store_outlives_the_test() -> Iterator[None]:
 
 
 def test_from_path_in_a_runnable_factory_opens_one_store_and_leaks_nothing(
-    lc_config: HistoryConfig,
+    session_history_config: HistoryConfig,
 ) -> None:
     stores: list[SessionHistory] = []
 
     def factory(session_id: str) -> SessionChatMessageHistory:
-        chat = SessionChatMessageHistory.from_path(session_id, location(lc_config))
+        chat = SessionChatMessageHistory.from_path(session_id, location(session_history_config))
         stores.append(chat.history)
         return chat  # never closed: RunnableWithMessageHistory does not close what it gets
 
@@ -61,16 +61,16 @@ def test_from_path_in_a_runnable_factory_opens_one_store_and_leaks_nothing(
         )
     gc.collect()  # a store opened per call and dropped would warn here, as an error
     assert len(stores) == 4 and all(store is stores[0] for store in stores)
-    with SyncSessionHistory(lc_config) as check:
+    with SyncSessionHistory(session_history_config) as check:
         a = check.load_session("a")
         assert a is not None and len(a.messages) == 6
 
 
 def test_histories_of_one_database_share_a_store_until_the_last_is_closed(
-    lc_config: HistoryConfig, tmp_path: Path
+    session_history_config: HistoryConfig, tmp_path: Path
 ) -> None:
-    with SessionChatMessageHistory.from_path("one", location(lc_config)) as first:
-        with SessionChatMessageHistory.from_path("two", location(lc_config)) as second:
+    with SessionChatMessageHistory.from_path("one", location(session_history_config)) as first:
+        with SessionChatMessageHistory.from_path("two", location(session_history_config)) as second:
             assert first.history is second.history
             first.add_messages([HumanMessage("hi")])
         assert first.history.is_open  # still used by the first
@@ -78,7 +78,7 @@ def test_histories_of_one_database_share_a_store_until_the_last_is_closed(
         first.close()
         first.close()  # twice is once
         assert not first.history.is_open
-    with SessionChatMessageHistory.from_path("one", location(lc_config)) as again:
+    with SessionChatMessageHistory.from_path("one", location(session_history_config)) as again:
         assert again.history is not first.history and again.history.is_open
         assert [m.content for m in again.messages] == ["hi"]
         with SessionChatMessageHistory.from_path("x", tmp_path / "other.db") as other:
@@ -113,7 +113,9 @@ def test_plugins_given_to_from_path_are_those_of_its_store(tmp_path: Path) -> No
         assert not without.history.plugin_manager.is_registered(plugin)
 
 
-def test_the_readme_factory_in_a_script_exits_cleanly(lc_config: HistoryConfig) -> None:
+def test_the_readme_factory_in_a_script_exits_cleanly(
+    session_history_config: HistoryConfig,
+) -> None:
     """The README's one-line factory, never closed, under -X dev -W error: the store is closed
     at exit, nothing is printed, and what was written is there."""
     script = (
@@ -126,13 +128,22 @@ def test_the_readme_factory_in_a_script_exits_cleanly(lc_config: HistoryConfig) 
         "    get_history('chat-1').add_messages([HumanMessage(str(i))])\n"
     )
     result = subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error", "-c", script, location(lc_config)],
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-W",
+            "error",
+            "-c",
+            script,
+            location(session_history_config),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert (result.returncode, result.stderr) == (0, "")
-    with SyncSessionHistory(lc_config) as check:
+    with SyncSessionHistory(session_history_config) as check:
         assert [m.content for m in check.load_messages("chat-1")] == ["0", "1", "2", "3", "4"]
 
 

@@ -38,16 +38,16 @@ from session_history import (
 )
 
 
-async def test_every_message_type_round_trips_losslessly(store: SessionHistory) -> None:
-    chat = SessionChatMessageHistory("any string, even this one", store)
+async def test_every_message_type_round_trips_losslessly(session_history: SessionHistory) -> None:
+    chat = SessionChatMessageHistory("any string, even this one", session_history)
     original = every_message()
     await chat.aadd_messages(original)
     assert messages_to_dict(await chat.aget_messages()) == messages_to_dict(original)
 
 
-def test_round_trip_read_back_by_another_process(lc_config: HistoryConfig) -> None:
+def test_round_trip_read_back_by_another_process(session_history_config: HistoryConfig) -> None:
     original = every_message()
-    with SyncSessionHistory(lc_config) as store:
+    with SyncSessionHistory(session_history_config) as store:
         SessionChatMessageHistory("s", store).add_messages(original)
     script = (
         "import json, sys\n"
@@ -57,7 +57,12 @@ def test_round_trip_read_back_by_another_process(lc_config: HistoryConfig) -> No
         "    print(json.dumps(messages_to_dict(h.messages)))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, lc_config.url or str(lc_config.db_path)],
+        [
+            sys.executable,
+            "-c",
+            script,
+            session_history_config.url or str(session_history_config.db_path),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -66,8 +71,8 @@ def test_round_trip_read_back_by_another_process(lc_config: HistoryConfig) -> No
     assert json.loads(result.stdout) == json.loads(json.dumps(messages_to_dict(original)))
 
 
-async def test_chunks_are_stored_as_complete_messages(store: SessionHistory) -> None:
-    chat = SessionChatMessageHistory("s", store)
+async def test_chunks_are_stored_as_complete_messages(session_history: SessionHistory) -> None:
+    chat = SessionChatMessageHistory("s", session_history)
     chunk = AIMessageChunk("Hel", id="c1") + AIMessageChunk(
         "lo", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
     )
@@ -79,11 +84,11 @@ async def test_chunks_are_stored_as_complete_messages(store: SessionHistory) -> 
 
 
 async def test_fields_land_on_chat_message_fields_and_usage_on_the_session(
-    store: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    chat = SessionChatMessageHistory("s", store, agent_name="weather-bot", model="gpt-5")
+    chat = SessionChatMessageHistory("s", session_history, agent_name="weather-bot", model="gpt-5")
     await chat.aadd_messages(every_message())
-    session = await store.load_session("s")
+    session = await session_history.load_session("s")
     assert session is not None
     assert (session.agent_name, session.model) == ("weather-bot", "gpt-5")
     system, human, ai, tool, failed, blocks, critic, as_user, function, _, last = session.messages
@@ -119,15 +124,15 @@ async def test_fields_land_on_chat_message_fields_and_usage_on_the_session(
         input_token_details={"cache_read": 4},
         output_token_details={"reasoning": 3},
     )
-    summary = await store.get_summary("s")
+    summary = await session_history.get_summary("s")
     assert summary is not None
     assert (summary.turn_count, summary.tool_call_count) == (2, 2)
 
 
 async def test_core_api_messages_read_as_sensible_langchain_messages(
-    store: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    await store.create_session(
+    await session_history.create_session(
         Session(
             session_id="core",
             agent_name="a",
@@ -146,7 +151,7 @@ async def test_core_api_messages_read_as_sensible_langchain_messages(
             ],
         )
     )
-    messages = await SessionChatMessageHistory("core", store).aget_messages()
+    messages = await SessionChatMessageHistory("core", session_history).aget_messages()
     assert [type(m) for m in messages] == [
         SystemMessage,
         HumanMessage,
@@ -166,23 +171,25 @@ async def test_core_api_messages_read_as_sensible_langchain_messages(
 
 
 async def test_session_is_created_on_first_write_and_clear_deletes_it(
-    store: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
-    chat = SessionChatMessageHistory("new", store)
+    chat = SessionChatMessageHistory("new", session_history)
     assert await chat.aget_messages() == []
-    assert await store.session_count() == 0
+    assert await session_history.session_count() == 0
     await chat.aadd_messages([HumanMessage("one")])
     await chat.aadd_messages([AIMessage("two")])
     assert [m.content for m in await chat.aget_messages()] == ["one", "two"]
     await chat.aclear()
     assert await chat.aget_messages() == []
-    assert await store.load_session("new") is None
+    assert await session_history.load_session("new") is None
     await chat.aadd_messages([HumanMessage("again")])
     assert [m.content for m in await chat.aget_messages()] == ["again"]
 
 
-def test_sync_door_in_a_plain_script(lc_config: HistoryConfig) -> None:
-    with SessionChatMessageHistory.from_path("s", lc_config.url or lc_config.db_path) as chat:
+def test_sync_door_in_a_plain_script(session_history_config: HistoryConfig) -> None:
+    with SessionChatMessageHistory.from_path(
+        "s", session_history_config.url or session_history_config.db_path
+    ) as chat:
         chat.add_user_message("hello")
         chat.add_ai_message("hi there")
         assert [m.content for m in chat.messages] == ["hello", "hi there"]
@@ -190,8 +197,8 @@ def test_sync_door_in_a_plain_script(lc_config: HistoryConfig) -> None:
         assert chat.messages == []
 
 
-async def test_sync_door_inside_a_running_event_loop(store: SessionHistory) -> None:
-    chat = SessionChatMessageHistory("s", store)
+async def test_sync_door_inside_a_running_event_loop(session_history: SessionHistory) -> None:
+    chat = SessionChatMessageHistory("s", session_history)
     # Sync calls made by async code (langchain#23716): no deadlock, no "different loop".
     chat.add_messages([HumanMessage("from sync, inside a loop")])
     await chat.aadd_messages([AIMessage("from async")])
@@ -200,7 +207,7 @@ async def test_sync_door_inside_a_running_event_loop(store: SessionHistory) -> N
     assert await chat.aget_messages() == []
 
 
-async def test_hooks_fire_for_adapter_writes(lc_config: HistoryConfig) -> None:
+async def test_hooks_fire_for_adapter_writes(session_history_config: HistoryConfig) -> None:
     seen: list[tuple[str, int]] = []
 
     class Spy:
@@ -212,7 +219,7 @@ async def test_hooks_fire_for_adapter_writes(lc_config: HistoryConfig) -> None:
         def session_history_deleted(self, session_id: str) -> None:
             seen.append(("deleted", 0))
 
-    async with SessionHistory(lc_config, plugins=[Spy()]) as store:
+    async with SessionHistory(session_history_config, plugins=[Spy()]) as store:
         chat = SessionChatMessageHistory("s", store)
         await chat.aadd_messages([HumanMessage("a"), AIMessage("b")])
         chat.add_messages([HumanMessage("c")])
@@ -220,15 +227,18 @@ async def test_hooks_fire_for_adapter_writes(lc_config: HistoryConfig) -> None:
     assert seen == [("create", 2), ("append", 1), ("deleted", 0)]
 
 
-async def test_eight_adapters_writing_one_session_lose_nothing(store: SessionHistory) -> None:
+async def test_eight_adapters_writing_one_session_lose_nothing(
+    session_history: SessionHistory,
+) -> None:
     async def writer(w: int) -> None:
-        chat = SessionChatMessageHistory("shared", store)  # its own instance
+        chat = SessionChatMessageHistory("shared", session_history)  # its own instance
         for i in range(25):
             await chat.aadd_messages([HumanMessage(f"{w}:{i}:q"), AIMessage(f"{w}:{i}:a")])
 
     await asyncio.gather(*(writer(w) for w in range(8)))
     contents = [
-        str(m.content) for m in await SessionChatMessageHistory("shared", store).aget_messages()
+        str(m.content)
+        for m in await SessionChatMessageHistory("shared", session_history).aget_messages()
     ]
     assert len(contents) == 8 * 25 * 2
     for k in range(0, len(contents), 2):  # each call's pair stays together
@@ -238,8 +248,10 @@ async def test_eight_adapters_writing_one_session_lose_nothing(store: SessionHis
         assert mine == [f"{w}:{i}:q" for i in range(25)]
 
 
-async def test_non_json_artifacts_are_kept_as_repr_with_a_warning(store: SessionHistory) -> None:
-    chat = SessionChatMessageHistory("s", store)
+async def test_non_json_artifacts_are_kept_as_repr_with_a_warning(
+    session_history: SessionHistory,
+) -> None:
+    chat = SessionChatMessageHistory("s", session_history)
     with pytest.warns(UserWarning, match="not JSON-serialisable"):
         await chat.aadd_messages([ToolMessage("x", tool_call_id="c", artifact={1, 2})])
     (loaded,) = await chat.aget_messages()
@@ -248,10 +260,10 @@ async def test_non_json_artifacts_are_kept_as_repr_with_a_warning(store: Session
 
 @pytest.mark.parametrize("artifact", [[], {}, "", 0, False, [{}], {"a": []}])
 async def test_empty_and_falsy_artifacts_come_back_as_they_were(
-    store: SessionHistory, artifact: object
+    session_history: SessionHistory, artifact: object
 ) -> None:
     """An empty artifact is a value, not a missing one (issue 10, point 16)."""
-    chat = SessionChatMessageHistory("s", store)
+    chat = SessionChatMessageHistory("s", session_history)
     original = ToolMessage("x", tool_call_id="c", artifact=artifact)
     await chat.aadd_messages([original])
     (loaded,) = await chat.aget_messages()
@@ -263,7 +275,7 @@ async def test_empty_and_falsy_artifacts_come_back_as_they_were(
 # -- RunnableWithMessageHistory ---------------------------------------------------------------
 
 
-def _chain(store: SessionHistory, replies: list[str]) -> Any:
+def _chain(session_history: SessionHistory, replies: list[str]) -> Any:
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Be brief."), MessagesPlaceholder("history"), ("human", "{question}")]
     )
@@ -273,14 +285,14 @@ def _chain(store: SessionHistory, replies: list[str]) -> Any:
     with pytest.warns(LangChainDeprecationWarning, match="RunnableWithMessageHistory"):
         return RunnableWithMessageHistory(
             prompt | model,
-            lambda session_id: SessionChatMessageHistory(session_id, store),
+            lambda session_id: SessionChatMessageHistory(session_id, session_history),
             input_messages_key="question",
             history_messages_key="history",
         )
 
 
-def test_runnable_with_message_history_sync(lc_config: HistoryConfig) -> None:
-    with SyncSessionHistory(lc_config) as store:
+def test_runnable_with_message_history_sync(session_history_config: HistoryConfig) -> None:
+    with SyncSessionHistory(session_history_config) as store:
         chain = _chain(store.history, ["Hi Ana.", "You are Ana."])
         config = {"configurable": {"session_id": "chat-1"}}
         assert chain.invoke({"question": "I am Ana."}, config=config).content == "Hi Ana."
@@ -294,14 +306,14 @@ def test_runnable_with_message_history_sync(lc_config: HistoryConfig) -> None:
     ]
 
 
-async def test_runnable_with_message_history_async(store: SessionHistory) -> None:
-    chain = _chain(store, ["One.", "Two.", "Three."])
+async def test_runnable_with_message_history_async(session_history: SessionHistory) -> None:
+    chain = _chain(session_history, ["One.", "Two.", "Three."])
     config = {"configurable": {"session_id": "chat-2"}}
     for question in ("a", "b", "c"):
         await chain.ainvoke({"question": question}, config=config)
-    stored = await SessionChatMessageHistory("chat-2", store).aget_messages()
+    stored = await SessionChatMessageHistory("chat-2", session_history).aget_messages()
     assert [m.content for m in stored] == ["a", "One.", "b", "Two.", "c", "Three."]
-    summary = await store.get_summary("chat-2")
+    summary = await session_history.get_summary("chat-2")
     assert summary is not None and summary.turn_count == 3
 
 

@@ -55,9 +55,9 @@ def tools() -> list[BaseTool]:
 
 
 def test_a_sync_agent_run_is_recorded_with_tool_calls_and_results(
-    lc_config: HistoryConfig,
+    session_history_config: HistoryConfig,
 ) -> None:
-    with SyncSessionHistory(lc_config) as store:
+    with SyncSessionHistory(session_history_config) as store:
         agent = create_agent(
             model=fake_model(*a_run()),
             tools=tools(),
@@ -83,19 +83,23 @@ def test_a_sync_agent_run_is_recorded_with_tool_calls_and_results(
     assert session.usage is not None and session.usage.total_tokens == 40
 
 
-async def test_an_async_agent_run_is_recorded(store: SessionHistory) -> None:
+async def test_an_async_agent_run_is_recorded(session_history: SessionHistory) -> None:
     agent = create_agent(
-        model=fake_model(*a_run()), tools=tools(), middleware=[SessionHistoryMiddleware(store)]
+        model=fake_model(*a_run()),
+        tools=tools(),
+        middleware=[SessionHistoryMiddleware(session_history)],
     )
     await agent.ainvoke(
         {"messages": [HumanMessage("What is 2 + 3?")]},
         config={"configurable": {"session_id": "run-2"}},
     )
-    messages = await SessionChatMessageHistory("run-2", store).aget_messages()
+    messages = await SessionChatMessageHistory("run-2", session_history).aget_messages()
     assert [m.type for m in messages] == ["human", "ai", "tool", "ai"]
 
 
-async def test_each_model_call_is_recorded_as_it_happens(lc_config: HistoryConfig) -> None:
+async def test_each_model_call_is_recorded_as_it_happens(
+    session_history_config: HistoryConfig,
+) -> None:
     """A run can be followed while it goes: the store grows after every model call."""
     sizes: list[int] = []
 
@@ -104,7 +108,7 @@ async def test_each_model_call_is_recorded_as_it_happens(lc_config: HistoryConfi
         def session_history_saved(self, summary: Any) -> None:
             sizes.append(summary.message_count)
 
-    async with SessionHistory(lc_config, plugins=[Spy()]) as store:
+    async with SessionHistory(session_history_config, plugins=[Spy()]) as store:
         agent = create_agent(
             model=fake_model(*a_run()), tools=tools(), middleware=[SessionHistoryMiddleware(store)]
         )
@@ -115,18 +119,18 @@ async def test_each_model_call_is_recorded_as_it_happens(lc_config: HistoryConfi
 
 
 async def test_a_thread_with_a_checkpointer_appends_only_new_messages(
-    store: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     agent = create_agent(
         model=fake_model(*a_run(), AIMessage("Still 5.")),
         tools=tools(),
-        middleware=[SessionHistoryMiddleware(store)],
+        middleware=[SessionHistoryMiddleware(session_history)],
         checkpointer=InMemorySaver(),
     )
     config = {"configurable": {"thread_id": "thread-7"}}
     await agent.ainvoke({"messages": [HumanMessage("2 + 3?")]}, config=config)
     await agent.ainvoke({"messages": [HumanMessage("Sure?")]}, config=config)
-    session = await store.load_session("thread-7")  # named by the thread id
+    session = await session_history.load_session("thread-7")  # named by the thread id
     assert session is not None
     assert [m.content for m in session.messages] == [
         "2 + 3?",
@@ -138,12 +142,14 @@ async def test_a_thread_with_a_checkpointer_appends_only_new_messages(
     ]
 
 
-async def test_a_run_without_a_session_id_gets_one_of_its_own(store: SessionHistory) -> None:
+async def test_a_run_without_a_session_id_gets_one_of_its_own(
+    session_history: SessionHistory,
+) -> None:
     agent = create_agent(
-        model=fake_model(AIMessage("hi")), middleware=[SessionHistoryMiddleware(store)]
+        model=fake_model(AIMessage("hi")), middleware=[SessionHistoryMiddleware(session_history)]
     )
     await agent.ainvoke({"messages": [HumanMessage("hello")]})
-    (summary,) = await store.list_sessions()
+    (summary,) = await session_history.list_sessions()
     assert summary.id.startswith("run-") and summary.message_count == 2
 
 
@@ -157,10 +163,10 @@ def replies_without_a_model_name() -> list[AIMessage]:
     return [AIMessage(m.content, tool_calls=m.tool_calls) for m in a_run()]
 
 
-def test_the_model_a_sync_run_called_is_recorded(lc_config: HistoryConfig) -> None:
+def test_the_model_a_sync_run_called_is_recorded(session_history_config: HistoryConfig) -> None:
     """No model= given and no model name in the replies: the chat model the agent called names
     the session's model, not "unknown" (issue 10, point 23)."""
-    with SyncSessionHistory(lc_config) as store:
+    with SyncSessionHistory(session_history_config) as store:
         agent = create_agent(
             model=NamedFake(messages=iter(replies_without_a_model_name())),
             tools=tools(),
@@ -173,27 +179,27 @@ def test_the_model_a_sync_run_called_is_recorded(lc_config: HistoryConfig) -> No
     assert session is not None and session.model == "fake-model-7"
 
 
-async def test_the_model_an_async_run_called_is_recorded(store: SessionHistory) -> None:
+async def test_the_model_an_async_run_called_is_recorded(session_history: SessionHistory) -> None:
     agent = create_agent(
         model=NamedFake(messages=iter(replies_without_a_model_name())),
         tools=tools(),
-        middleware=[SessionHistoryMiddleware(store)],
+        middleware=[SessionHistoryMiddleware(session_history)],
     )
     await agent.ainvoke(
         {"messages": [HumanMessage("2 + 3?")]}, config={"configurable": {"session_id": "m"}}
     )
-    session = await store.load_session("m")
+    session = await session_history.load_session("m")
     assert session is not None and session.model == "fake-model-7"
 
 
 async def test_the_reply_s_model_name_beats_the_configured_one_and_model_beats_both(
-    store: SessionHistory,
+    session_history: SessionHistory,
 ) -> None:
     """What the provider says it ran ("model_name" in response_metadata) is the most exact; an
     explicit model= is what the caller wants recorded."""
     for session_id, middleware in (
-        ("reported", SessionHistoryMiddleware(store)),
-        ("explicit", SessionHistoryMiddleware(store, model="gpt-5")),
+        ("reported", SessionHistoryMiddleware(session_history)),
+        ("explicit", SessionHistoryMiddleware(session_history, model="gpt-5")),
     ):
         agent = create_agent(
             model=NamedFake(messages=iter(a_run())), tools=tools(), middleware=[middleware]
@@ -202,21 +208,26 @@ async def test_the_reply_s_model_name_beats_the_configured_one_and_model_beats_b
             {"messages": [HumanMessage("2 + 3?")]},
             config={"configurable": {"session_id": session_id}},
         )
-    reported, explicit = await store.load_session("reported"), await store.load_session("explicit")
+    reported, explicit = (
+        await session_history.load_session("reported"),
+        await session_history.load_session("explicit"),
+    )
     assert reported is not None and reported.model == "fake-gpt"
     assert explicit is not None and explicit.model == "gpt-5"
 
 
-async def test_a_model_that_names_itself_nowhere_is_unknown(store: SessionHistory) -> None:
+async def test_a_model_that_names_itself_nowhere_is_unknown(
+    session_history: SessionHistory,
+) -> None:
     agent = create_agent(
         model=fake_model(*replies_without_a_model_name()),
         tools=tools(),
-        middleware=[SessionHistoryMiddleware(store)],
+        middleware=[SessionHistoryMiddleware(session_history)],
     )
     await agent.ainvoke(
         {"messages": [HumanMessage("2 + 3?")]}, config={"configurable": {"session_id": "m"}}
     )
-    session = await store.load_session("m")
+    session = await session_history.load_session("m")
     assert session is not None and session.model == "unknown"
 
 

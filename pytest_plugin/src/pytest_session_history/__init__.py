@@ -12,13 +12,15 @@ from collections.abc import Generator
 
 import pytest
 
-from . import factories
+from . import backends, factories
 from .assertions import assert_tool_calls, assert_transcript
 from .builders import SessionFactory
 from .fixtures import (
     langchain_chat_history,
     session_factory,
     session_history,
+    session_history_backend,
+    session_history_config,
     session_history_db,
     session_history_hooks,
     session_history_sync,
@@ -42,6 +44,8 @@ __all__ = [
     "langchain_chat_history",
     "session_factory",
     "session_history",
+    "session_history_backend",
+    "session_history_config",
     "session_history_db",
     "session_history_hooks",
     "session_history_sync",
@@ -57,8 +61,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "session_history(max_sessions=None, max_age=None, plugins=(), "
-        "load_entrypoint_plugins=False): configure this test's session_history fixture",
+        "load_entrypoint_plugins=False, backends=None): configure this test's stores; "
+        "backends=['sqlite'] or ['postgresql'] narrows where it runs",
     )
+    backends.driver_check(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return backends.header(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends.parametrize(metafunc)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    backends.deselect_unavailable(config, items)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,9 +1,8 @@
-"""The PostgreSQL connection pool, the loop it lives on, and the hand-off of each operation.
+"""The PostgreSQL connections of a store, and how each operation gets one.
 
-asyncpg's pool belongs to the event loop that made it, while a session history is used from any
-loop (the blocking doors', a test's, the application's). So, as aiosqlite does for SQLite, the
-pool lives on session-history's shared background loop and each operation is handed to it as one
-coroutine; calls made through a blocking door are already there and go straight through.
+Each event loop that uses the store gets a pool of its own (:mod:`.pools`), so an operation runs
+on the loop that awaited it; the blocking doors' calls run on session-history's background loop,
+and so use its pool.
 
 Every connection of a store starts with ``search_path`` set to the store's schema, so the SQL of
 the other modules names its tables plainly and is the same text for every store.
@@ -16,21 +15,17 @@ once; the pool replaces it, so the next call works on a fresh connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from ..._background import background_loop
 from ..._errors import ConnectionLostError, DatabaseError, InvalidQueryError, SessionHistoryError
 from ..._urls import redact_url, scrub, split_schema, url_problem
 from ..shared import read_only_refusal, store_closed
+from .pools import LoopPool, closed
 
 if TYPE_CHECKING:
-    import asyncpg
-    from asyncpg.pool import PoolConnectionProxy
-
-    Pool = asyncpg.Pool[asyncpg.Record]
-    Conn = PoolConnectionProxy[asyncpg.Record]
+    from .pools import Conn
 
 __all__ = ["Conn", "PostgresConnection", "driver", "drop_schema", "ident"]
 
@@ -56,7 +51,7 @@ def ident(name: str) -> str:
 
 
 class PostgresConnection:
-    """A pool of connections to one schema, on the background loop."""
+    """The pools of one store (one per event loop, see :mod:`.pools`) and the door to them."""
 
     def __init__(self, url: str, *, busy_timeout: float, read_only: bool = False) -> None:
         self.location = redact_url(url)
@@ -72,38 +67,65 @@ class PostgresConnection:
         self.read_only = read_only
         self.host = _host(self.dsn)
         self.timeout = busy_timeout
-        self._pool: Pool | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # One pooled connection kept out of the pool between calls: a call that finds it free
-        # (sequential callers always do) skips the pool's acquire and release, which cost about
-        # 0.1 ms a call (a task for asyncio.shield, timeouts, the reset hook). Concurrent calls
-        # take connections from the pool as usual. Only the pool's loop touches these.
-        self._held: Conn | None = None
-        self._held_free = False
+        given = dict(parse_qsl(urlsplit(self.dsn).query)).get("application_name")
+        self.application_name = given or "session-history"
+        self._open = False
+        self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        self._making: dict[asyncio.AbstractEventLoop, asyncio.Future[LoopPool]] = {}
 
     async def open(self, upgrade: Callable[[Conn], Awaitable[None]]) -> None:
-        """Make the pool and run ``upgrade`` (the migrations) on one of its connections."""
-        if self._pool is not None:
+        """Make this loop's pool and run ``upgrade`` (the migrations) on one of its
+        connections; other loops get their pools on their first call."""
+        if self._open:
             return
         driver()
-        self._loop = background_loop()
-        self._pool = await self._on_loop(self._connect(upgrade))
+        await self._loop_pool(upgrade)
+        self._open = True
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        """Close every pool: this loop's now; a pool of another running loop on that loop, as
+        soon as it runs (waiting for it could deadlock a thread that waits for us); a pool of a
+        loop that is not running when its loop shuts down (:meth:`LoopPool.watch_loop`)."""
+        self._open = False
+        pools, self._pools = self._pools, {}
+        here = asyncio.get_running_loop()
+        for loop, pool in pools.items():
+            if loop is here:
+                await pool.close()
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(pool.close(), loop)
+
+    async def _loop_pool(
+        self, upgrade: Callable[[Conn], Awaitable[None]] | None = None
+    ) -> LoopPool:
+        """This loop's pool, made on first use (callers on one loop racing share one making)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
         if pool is not None:
-            await self._on_loop(self._close_pool(pool))
+            return pool
+        if not self._open and upgrade is None:
+            raise store_closed(self.location)
+        making = self._making.get(loop)
+        if making is not None:
+            return await asyncio.shield(making)
+        making = self._making[loop] = loop.create_future()
+        try:
+            pool = await self._connect(loop, upgrade)
+        except BaseException as exc:
+            making.set_exception(exc)
+            making.exception()  # retrieved: a lone maker leaves no "never retrieved" noise
+            raise
+        finally:
+            del self._making[loop]
+        for other in [other for other in self._pools if other.is_closed()]:
+            del self._pools[other]  # loops that ended: their pools closed with them
+        self._pools[loop] = pool
+        making.set_result(pool)
+        return pool
 
-    async def _on_loop(self, coro: Coroutine[object, object, T]) -> T:
-        """Await ``coro`` on the loop that owns the pool: directly when we are on it (calls
-        through the blocking doors are), else handed over to it."""
-        loop = self._loop
-        assert loop is not None
-        if asyncio.get_running_loop() is loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
-    async def _connect(self, upgrade: Callable[[Conn], Awaitable[None]]) -> Pool:
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, upgrade: Callable[[Conn], Awaitable[None]] | None
+    ) -> LoopPool:
         import asyncpg
 
         try:
@@ -114,7 +136,8 @@ class PostgresConnection:
                 command_timeout=self.timeout,
                 server_settings={
                     "timezone": "UTC",
-                    "application_name": "session-history",
+                    # The URL's own application_name, if it has one, names the connections.
+                    "application_name": self.application_name,
                     "search_path": ident(self.schema),
                 },
                 reset=_keep_session_state,
@@ -137,19 +160,15 @@ class PostgresConnection:
                 path=self.location,
             ) from None
         try:
-            async with pool.acquire() as conn:
-                await upgrade(conn)
+            if upgrade is not None:
+                async with pool.acquire() as conn:
+                    await upgrade(conn)
+            loop_pool = LoopPool(pool, loop)
+            await loop_pool.watch_loop()
         except BaseException:
             await pool.close()
             raise
-        return pool
-
-    async def _close_pool(self, pool: Pool) -> None:
-        held, free = self._held, self._held_free
-        self._held, self._held_free = None, False
-        if held is not None and free:
-            await pool.release(held)  # one in use is released by its call, when it ends
-        await pool.close()
+        return loop_pool
 
     async def read(
         self,
@@ -158,8 +177,8 @@ class PostgresConnection:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``fn(connection, *args, **kwargs)``, which only reads, on the pool's loop."""
-        return await self._on_loop(self._call(False, self._open_pool(), fn, *args, **kwargs))
+        """Run ``fn(connection, *args, **kwargs)``, which only reads, on this loop's pool."""
+        return await self._call(False, await self._loop_pool(), fn, *args, **kwargs)
 
     async def write(
         self,
@@ -169,20 +188,16 @@ class PostgresConnection:
         **kwargs: P.kwargs,
     ) -> T:
         """Run ``fn(connection, *args, **kwargs)``, one statement or one transaction that
-        writes, on the pool's loop. Refused before the hand-off when the store is read-only."""
-        if self.read_only and self._pool is not None:
+        writes, on this loop's pool. Refused before anything is sent when the store is
+        read-only."""
+        if self.read_only and self._open:
             raise read_only_refusal(self.location)
-        return await self._on_loop(self._call(True, self._open_pool(), fn, *args, **kwargs))
-
-    def _open_pool(self) -> Pool:
-        if self._pool is None or self._loop is None:
-            raise store_closed(self.location)
-        return self._pool
+        return await self._call(True, await self._loop_pool(), fn, *args, **kwargs)
 
     async def _call(
         self,
         writing: bool,
-        pool: Pool,
+        pool: LoopPool,
         fn: Callable[Concatenate[Conn, P], Awaitable[T]],
         /,
         *args: P.args,
@@ -191,7 +206,7 @@ class PostgresConnection:
         import asyncpg
 
         try:
-            conn = await self._take(pool)
+            conn = await pool.take()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise self._lost(exc, writing) from exc
         reusable = broken = False
@@ -224,31 +239,7 @@ class PostgresConnection:
             broken = True
             raise self._lost(exc, writing) from exc
         finally:
-            await self._give_back(pool, conn, reusable and not _closed(conn), broken)
-
-    async def _take(self, pool: Pool) -> Conn:
-        held = self._held
-        if held is not None and self._held_free:
-            self._held_free = False
-            if not _closed(held):
-                return held
-            # Closed while it waited (the server went away): the pool replaces it.
-            self._held = None
-            await pool.release(held)
-        return await pool.acquire()
-
-    async def _give_back(self, pool: Pool, conn: Conn, reusable: bool, broken: bool) -> None:
-        if reusable and self._pool is pool and (self._held is None or self._held is conn):
-            self._held, self._held_free = conn, True
-            return
-        if self._held is conn:
-            self._held, self._held_free = None, False
-        if broken and not _closed(conn):
-            # In no state to reuse: close it now, so the pool opens a fresh one next time.
-            conn.terminate()
-        # Back through the pool exactly once: it waits out a cancelled query and replaces a
-        # closed connection (asyncpg shields this from a cancellation of the call).
-        await pool.release(conn)
+            await pool.give_back(conn, reusable=reusable and not closed(conn), broken=broken)
 
     def _lost(self, exc: BaseException, writing: bool) -> ConnectionLostError:
         what = "a write in this call happened whole or not at all; " if writing else ""
@@ -273,18 +264,6 @@ class PostgresConnection:
             f"{scrub(str(exc), self._url)}){what}",
             path=self.location,
         )
-
-
-def _closed(conn: Conn) -> bool:
-    """Whether a pooled connection can no longer be used: closed, or already released (asyncpg's
-    pool releases a connection itself when the server closes it; the proxy then refuses every
-    method, ``is_closed`` included)."""
-    import asyncpg
-
-    try:
-        return conn.is_closed()
-    except asyncpg.InterfaceError:
-        return True
 
 
 def _is_lost(exc: BaseException) -> bool:

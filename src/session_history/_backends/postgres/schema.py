@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..._migrations import Migration, Migrations
+from ..._search import search_key
 from ..shared import migrate
 
 if TYPE_CHECKING:
@@ -177,6 +178,27 @@ async def m002_exact_json(step: Step) -> None:
         $fn$;
         """
     )
+
+
+@migrations
+async def m003_search_tokens(step: Step) -> None:
+    """Index the tokens that SQLite's tokenizer reads (``_search.search_key``) instead of the
+    folded text, which PostgreSQL's parser split differently (``content:x`` was one token)."""
+    conn, s = step
+    async with conn.transaction():
+        cursor = conn.cursor(f"SELECT id, search_text FROM {s}.messages")
+        batch: list[tuple[int, str]] = []
+        async for row in cursor:
+            batch.append((row["id"], search_key(row["search_text"])))
+            if len(batch) >= 1000:
+                await _set_keys(conn, s, batch)
+                batch = []
+        await _set_keys(conn, s, batch)
+
+
+async def _set_keys(conn: Conn, s: str, batch: list[tuple[int, str]]) -> None:
+    if batch:
+        await conn.executemany(f"UPDATE {s}.messages SET search_key = $2 WHERE id = $1", batch)
 
 
 async def upgrade(

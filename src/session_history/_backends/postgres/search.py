@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..._codec import HITS, json_array
 from ..._models import HistoryStats, SearchHit
-from ..._search import Term, fold
+from ..._search import Term
 from ..shared import DollarParams
 
 if TYPE_CHECKING:
@@ -33,13 +33,12 @@ BY_MODEL = "SELECT model, count(*) AS n FROM sessions GROUP BY model ORDER BY n 
 
 
 def _tsquery(term: Term, p: DollarParams) -> str:
-    """One term as a tsquery over the folded text (the ``search`` column is folded too)."""
-    text = fold(term.text)
-    if term.phrase:
-        return f"phraseto_tsquery('simple', {p(text)})"
+    """One term as a tsquery: its tokens next to each other, the last as a prefix if asked.
+    Tokens are letters and digits only, so quoting them as lexemes is safe."""
+    lexemes = [f"'{token}'" for token in term.tokens]
     if term.prefix:
-        return f"to_tsquery('simple', quote_literal(lower({p(text)})) || ':*')"
-    return f"plainto_tsquery('simple', {p(text)})"
+        lexemes[-1] += ":*"
+    return f"to_tsquery('simple', {p(' <-> '.join(lexemes))})"
 
 
 def search_sql(

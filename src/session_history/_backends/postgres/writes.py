@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..._codec import MESSAGES, json_array
 from ..._errors import InvalidQueryError, SessionExistsError, SessionNotFoundError
 from ..._models import ChatMessage, Session, SessionSummary, message_counts
-from ..._search import fold
+from ..._search import search_key
 from ..base import PopResult, PruneResult, SaveResult
 from ..shared import MessageRow, PruneRule
 from .reads import SUMMARY_JSON, stored_bodies, summaries, summary
@@ -164,7 +164,7 @@ class MessageColumns:
     bodies: list[str]
     texts: list[str]
     keys: list[str]
-    """What the ``tsvector`` is made of: the text folded to unaccented lower case."""
+    """What the ``tsvector`` is made of: the text's tokens (see ``_search.search_key``)."""
 
     @classmethod
     def of(cls, rows: Sequence[MessageRow]) -> MessageColumns:
@@ -174,7 +174,7 @@ class MessageColumns:
             [row.role for row in rows],
             [row.body for row in rows],
             texts,
-            [fold(text) for text in texts],
+            [search_key(text) for text in texts],
         )
 
     def __len__(self) -> int:

@@ -1,0 +1,264 @@
+"""Lossless conversion between pydantic-ai messages and session-history's ``ChatMessage``.
+
+A ``ModelRequest`` or ``ModelResponse`` holds several parts; each part is stored as one ordinary
+``ChatMessage`` (:mod:`.readable` has the mapping), so the CLI, search, exports and other
+integrations read a pydantic-ai conversation like any other. The message itself is stored once,
+verbatim, on the first ``ChatMessage`` of its group (the *head*)::
+
+    head.metadata["pydantic_ai"]   = {"message": "<the message as ModelMessagesTypeAdapter
+                                       writes it: JSON text>", "parts": [0, 1, 2]}
+    member.metadata["pydantic_ai"] = {"part": 1}
+
+``parts`` lists, for each ``ChatMessage`` of the group in order, the index of the part it reads
+(``None`` for the request's instructions, or for the one message that carries a request or
+response with no part of its own to read); each member names its part again. The verbatim form
+is kept as text rather than as a JSON object so that no backend can change a byte of it
+(PostgreSQL's ``jsonb`` rewrites numbers), and so that loading a session is a single
+``validate_json`` over the concatenated texts.
+
+Reading back, a complete group gives back its verbatim message. A group that lost its last
+members (``pop_messages`` removes messages from the end) gives back the verbatim message without
+the parts those members read. Messages with no verbatim form (written through the core API or
+by another integration, or members whose head is gone) read as the pydantic-ai messages their
+roles imply: consecutive system, user and tool messages form one ``ModelRequest``, consecutive
+assistant messages one ``ModelResponse``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, cast
+
+from pydantic import JsonValue, ValidationError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelRequestPart,
+    ModelResponse,
+    ModelResponsePart,
+    SystemPromptPart,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_core import PydanticSerializationError
+
+from session_history import ChatMessage, InvalidQueryError, Role
+
+from .readable import read_request, read_response
+
+__all__ = ["PYDANTIC_AI_KEY", "from_chat_messages", "to_chat_messages"]
+
+PYDANTIC_AI_KEY = "pydantic_ai"
+"""The ``ChatMessage.metadata`` key under which a pydantic-ai message is kept."""
+
+_OUTCOMES = {"success", "failed", "denied", "interrupted", "retried"}
+_OUTCOME_OF_STATUS = {"error": "failed"}  # LangChain's ToolMessage status
+
+
+def to_chat_messages(messages: Sequence[ModelMessage]) -> list[ChatMessage]:
+    """pydantic-ai messages as ``ChatMessage``\\ s: one per part, each message stored once.
+
+    A request's instructions read as a system message when they differ from the previous
+    request's in ``messages`` (each request of a run repeats them; readers see each change once).
+
+    Raises:
+        InvalidQueryError: an item is not a pydantic-ai message, or cannot be written as JSON.
+    """
+    converted: list[ChatMessage] = []
+    instructions: str | None = None
+    for index, message in enumerate(messages):
+        verbatim = _dump(message, index)  # first: it also refuses what is not a message
+        if isinstance(message, ModelRequest):
+            readings = read_request(message, with_instructions=message.instructions != instructions)
+            instructions = message.instructions
+            carrier_role = Role.SYSTEM
+        else:
+            readings = read_response(message)
+            carrier_role = Role.ASSISTANT
+        if not readings:  # nothing to read (only deltas, say): one message carries it
+            readings = [(None, ChatMessage(role=carrier_role, timestamp=message.timestamp))]
+        (first, head), *members = readings
+        parts: list[JsonValue] = [first, *(part for part, _ in members)]
+        head.metadata = {PYDANTIC_AI_KEY: {"message": verbatim, "parts": parts}}
+        converted.append(head)
+        for part, member in members:
+            member.metadata = {PYDANTIC_AI_KEY: {"part": part}}
+            converted.append(member)
+    return converted
+
+
+def _dump(message: object, index: int) -> str:
+    if not isinstance(message, ModelRequest | ModelResponse):
+        raise InvalidQueryError(
+            f"item {index} is a {type(message).__name__}, not a pydantic-ai ModelRequest or "
+            "ModelResponse; pass messages as result.new_messages() gives them"
+        )
+    try:
+        # One message of the list ModelMessagesTypeAdapter writes, byte for byte.
+        return ModelMessagesTypeAdapter.dump_json([message])[1:-1].decode()
+    except PydanticSerializationError as exc:
+        raise InvalidQueryError(
+            f"item {index} cannot be written as JSON ({exc}); make tool return values "
+            "JSON-serialisable before storing them"
+        ) from exc
+
+
+@dataclasses.dataclass
+class _Verbatim:
+    text: str
+    dropped: list[int | None]
+    """The parts whose messages were removed from the end of the group."""
+
+
+def from_chat_messages(messages: Sequence[ChatMessage]) -> list[ModelMessage]:
+    """The pydantic-ai messages that stored ``ChatMessage``\\ s stand for, ready for
+    ``message_history=``.
+
+    Raises:
+        InvalidQueryError: a stored pydantic-ai message cannot be read by this pydantic-ai
+            version (it was written by a newer one, say).
+    """
+    items: list[_Verbatim | list[ChatMessage]] = list(_groups(messages))
+    texts = [item.text for item in items if isinstance(item, _Verbatim)]
+    verbatim: Iterator[ModelMessage] = iter(_validate(texts))
+    tool_names: dict[str, str] = {}
+    if len(texts) < len(items):  # messages without a verbatim form: name their tool results
+        tool_names = {call.id: call.name for m in messages for call in m.tool_calls or []}
+    loaded: list[ModelMessage] = []
+    for item in items:
+        if isinstance(item, _Verbatim):
+            message = next(verbatim)
+            loaded.append(_without(message, item.dropped) if item.dropped else message)
+        else:
+            loaded.extend(_by_role(item, tool_names))
+    return loaded
+
+
+def _groups(messages: Sequence[ChatMessage]) -> Iterator[_Verbatim | list[ChatMessage]]:
+    """Verbatim groups, and runs of messages that have none, in order."""
+    ordinary: list[ChatMessage] = []
+    at = 0
+    while at < len(messages):
+        data = messages[at].metadata.get(PYDANTIC_AI_KEY)
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("message"), str)
+            and isinstance(parts := data.get("parts"), list)
+            and parts
+        ):
+            ordinary.append(messages[at])
+            at += 1
+            continue
+        if ordinary:
+            yield ordinary
+            ordinary = []
+        size = 1
+        while size < len(parts) and at + size < len(messages):
+            member = messages[at + size].metadata.get(PYDANTIC_AI_KEY)
+            if not (
+                isinstance(member, dict)
+                and "message" not in member
+                and "part" in member
+                and member["part"] == parts[size]
+            ):
+                break
+            size += 1
+        yield _Verbatim(cast(str, data["message"]), cast(list[int | None], parts[size:]))
+        at += size
+    if ordinary:
+        yield ordinary
+
+
+def _validate(texts: list[str]) -> list[ModelMessage]:
+    if not texts:
+        return []
+    try:
+        return ModelMessagesTypeAdapter.validate_json("[" + ",".join(texts) + "]")
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = error["loc"][0] if error["loc"] else "?"
+        raise InvalidQueryError(
+            f"stored pydantic-ai message {where} of this session cannot be read by this "
+            f"pydantic-ai version ({error['msg']} at {'.'.join(map(str, error['loc']))}); "
+            "install the pydantic-ai-slim version that wrote it, or newer"
+        ) from exc
+
+
+def _without(message: ModelMessage, dropped: list[int | None]) -> ModelMessage:
+    """``message`` without the parts whose messages were removed (and without its
+    instructions, when their message was)."""
+    gone = set(dropped)
+    changes: dict[str, Any] = {"parts": [p for i, p in enumerate(message.parts) if i not in gone]}
+    if None in gone and isinstance(message, ModelRequest):
+        changes["instructions"] = None
+    return dataclasses.replace(message, **changes)
+
+
+def _by_role(messages: list[ChatMessage], tool_names: dict[str, str]) -> Iterator[ModelMessage]:
+    """Ordinary messages as the pydantic-ai messages their roles imply."""
+    kind: Literal["request", "response"] | None = None
+    request_parts: list[ModelRequestPart] = []
+    response_parts: list[ModelResponsePart] = []
+    first: ChatMessage | None = None
+    for message in messages:
+        this: Literal["request", "response"] = (
+            "response" if message.role is Role.ASSISTANT else "request"
+        )
+        if kind is not None and this != kind and first is not None:
+            yield _built(kind, first, request_parts, response_parts)
+            request_parts, response_parts, first = [], [], None
+        kind, first = this, first or message
+        if this == "response":
+            response_parts.extend(_response_parts(message))
+        else:
+            request_parts.append(_request_part(message, tool_names))
+    if kind is not None and first is not None:
+        yield _built(kind, first, request_parts, response_parts)
+
+
+def _built(
+    kind: str,
+    first: ChatMessage,
+    request_parts: list[ModelRequestPart],
+    response_parts: list[ModelResponsePart],
+) -> ModelMessage:
+    if kind == "request":
+        return ModelRequest(parts=request_parts, timestamp=first.timestamp)
+    response = ModelResponse(parts=response_parts, provider_response_id=first.provider_response_id)
+    if first.timestamp is not None:
+        response.timestamp = first.timestamp
+    return response
+
+
+def _request_part(message: ChatMessage, tool_names: dict[str, str]) -> ModelRequestPart:
+    times: dict[str, Any] = {"timestamp": message.timestamp} if message.timestamp else {}
+    content = message.content or ""
+    if message.role is Role.SYSTEM:
+        return SystemPromptPart(content, **times)
+    if message.role is Role.USER:
+        return UserPromptPart(content, **times)
+    call_id = message.tool_call_id or ""
+    status = _OUTCOME_OF_STATUS.get(message.status or "", message.status)
+    return ToolReturnPart(
+        tool_name=message.name or tool_names.get(call_id, ""),
+        content=content,
+        tool_call_id=call_id,
+        outcome=cast(Any, status if status in _OUTCOMES else "success"),
+        **times,
+    )
+
+
+def _response_parts(message: ChatMessage) -> list[ModelResponsePart]:
+    parts: list[ModelResponsePart] = []
+    if message.reasoning:
+        parts.append(ThinkingPart(message.reasoning))
+    if message.content:
+        parts.append(TextPart(message.content))
+    for call in message.tool_calls or []:
+        parts.append(ToolCallPart(call.name, dict(call.arguments), call.id))
+    return parts
