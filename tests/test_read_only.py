@@ -165,3 +165,18 @@ def test_reading_commands_leave_a_database_as_they_found_it(tmp_path: Path) -> N
         code, out = run("--db", str(db), *command)
         assert code == 0, (command, out)
     assert snapshot(tmp_path) == before
+
+
+def test_describing_a_database_for_a_test_report_changes_nothing(tmp_path: Path) -> None:
+    """session_history.testing.describe_database (a failing test's report) only reads."""
+    from session_history.testing import describe_database
+
+    missing = tmp_path / "gone.db"
+    assert "(could not read it: no database at" in describe_database(missing)
+    assert not missing.exists()
+    db = tmp_path / "h.db"
+    with SyncSessionHistory(HistoryConfig(enabled=True, db_path=db)) as history:
+        history.create_session(session("a", messages=turn(0)))
+    before = snapshot(tmp_path)
+    assert "1 session(s):" in describe_database(db)
+    assert snapshot(tmp_path) == before
