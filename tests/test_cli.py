@@ -166,7 +166,7 @@ def test_plain_text_when_piped_and_a_table_on_a_terminal(tmp_path: Path, monkeyp
     db = str(populated(tmp_path))
     code, piped = run("--db", db, "list")
     assert piped.splitlines()[0].split("\t")[:3] == ["ID", "AGENT", "MODEL"]
-    monkeypatch.setattr("session_history.cli.is_terminal", lambda: True)
+    monkeypatch.setattr("session_history._cli_common.is_terminal", lambda: True)
     code, shown = run("--db", db, "list")
     assert code == 0
     assert "\t" not in shown and shown.splitlines()[0].startswith("ID   ")
@@ -310,7 +310,7 @@ def test_plugins_lists_installed_plugins(tmp_path: Path, monkeypatch) -> None:  
         pm.register(Audit(), name="audit")
         return pm
 
-    monkeypatch.setattr("session_history.cli.make_plugin_manager", with_audit)
+    monkeypatch.setattr("session_history._cli_extras.make_plugin_manager", with_audit)
     code, out = run("plugins", "--json")
     assert json.loads(out) == [
         {

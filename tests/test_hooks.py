@@ -172,6 +172,24 @@ async def test_a_raising_hook_loses_nothing_and_names_its_plugin(
     assert [data["op"] for _, data in recorder.calls] == ["create", "append"]
 
 
+async def test_a_plugin_given_without_a_name_is_named_by_its_class(
+    session_history_config: HistoryConfig,
+) -> None:
+    """pluggy names a plugin registered without a name by its id(), a number; the error names
+    its class instead, and carries the plugin, to unregister it."""
+    exploding = Exploding()
+    async with SessionHistory(session_history_config, plugins=[exploding]) as history:
+        with pytest.raises(HookError, match=r"^plugin 'Exploding' raised in session_history_saved"):
+            await history.create_session(session("a"))
+        with pytest.raises(HookError) as info:
+            await history.create_session(session("b"))
+        assert info.value.plugin_name == "Exploding" and info.value.plugin is exploding
+        assert str(id(exploding)) not in str(info.value)
+        history.plugin_manager.unregister(info.value.plugin)
+        await history.create_session(session("c"))
+        assert await history.session_count() == 3
+
+
 async def test_a_raising_async_hook_is_reported_too(session_history_config: HistoryConfig) -> None:
     class AsyncExploding:
         @hookimpl

@@ -290,7 +290,7 @@ async def test_import_replaces_changed_sessions_and_reports_bad_lines(
             "",
             "{not json",
             '{"session_id": "b"}',
-            '{"session_id": "c", "agent_name": "x", "model": "y"}',
+            '{"session_id": "c", "agent_name": "x", "model": "y", "messages": []}',
         ]
     )
     assert (report.added, report.replaced) == (1, 1)

@@ -4,7 +4,8 @@ files that must be refused untouched."""
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -18,11 +19,10 @@ import pytest
 from session_history import (
     DatabaseError,
     HistoryConfig,
-    MigrationError,
     NotADatabaseError,
     SchemaTooNewError,
     SessionHistory,
-    Usage,
+    SyncSessionHistory,
 )
 from session_history._backends.sqlite.schema import MIGRATIONS_TABLE, migrations
 from session_history._migrations import Migrations
@@ -189,169 +189,76 @@ async def test_an_uncreatable_path_is_a_clear_error(tmp_path: Path) -> None:
     assert info.value.path == str(blocker / "h.db")
 
 
-# -- the reference design's databases --------------------------------------------------------
-
-# The reference's DDL, verbatim (SessionStore::init_schema).
-REFERENCE_DDL = [
-    """
-CREATE TABLE IF NOT EXISTS session_history (
-id TEXT PRIMARY KEY,
-agent_name TEXT NOT NULL,
-model TEXT NOT NULL,
-messages TEXT NOT NULL,
-metadata TEXT,
-started_at TEXT NOT NULL,
-updated_at TEXT NOT NULL,
-ended_at TEXT,
-turn_count INTEGER DEFAULT 0,
-tool_call_count INTEGER DEFAULT 0
-)
-""",
-    "CREATE INDEX IF NOT EXISTS idx_history_updated ON session_history(updated_at DESC)",
-    "CREATE INDEX IF NOT EXISTS idx_history_agent ON session_history(agent_name)",
-    "CREATE INDEX IF NOT EXISTS idx_history_started ON session_history(started_at DESC)",
-]
-REFERENCE_ALTER = "ALTER TABLE session_history ADD COLUMN usage TEXT"
-
-
-def reference_message(role: str, content: str | None, **fields: object) -> dict[str, object]:
-    """A message as the reference's serde derive writes it: every field, None as null."""
-    message: dict[str, object] = {
-        "role": role,
-        "name": None,
-        "tool_call_id": None,
-        "content": content,
-        "tool_calls": None,
-        "reasoning": None,
-        "raw_content_blocks": None,
-        "tool_metadata": None,
-        "timestamp": None,
-        "id": None,
-        "provider_response_id": None,
-        "status": None,
-    }
-    message.update(fields)
-    return message
-
-
-def make_reference_db(path: Path, *, with_usage: bool = True) -> None:
+async def test_a_foreign_database_with_tables_named_like_ours_names_them(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
     with sqlite3.connect(path) as db:
-        for statement in REFERENCE_DDL:
-            db.execute(statement)
-        if with_usage:
-            db.execute(REFERENCE_ALTER)
-        rows = [
-            (
-                "older",
-                "agent-a",
-                "gpt-5",
-                [
-                    reference_message("user", "Hello", timestamp="2025-06-01T10:00:00+02:00"),
-                    reference_message(
-                        "assistant",
-                        None,
-                        tool_calls=[
-                            {
-                                "id": "call_1",
-                                "type": "function",
-                                "function": {"name": "weather", "arguments": '{"city":"Oslo"}'},
-                            }
-                        ],
-                    ),
-                    reference_message("tool", "rainy", tool_call_id="call_1"),
-                    reference_message("assistant", "It is rainy.", reasoning="looked it up"),
-                ],
-                "2025-06-01T08:00:00+00:00",
-                "2025-06-01T08:05:00+00:00",
-                "2025-06-01T08:05:00+00:00",
-                '{"input_tokens": 30, "output_tokens": 12, "total_tokens": 42}',
-            ),
-            (
-                "newer",
-                "agent-b",
-                "gpt-5-mini",
-                [reference_message("user", "Ünïcødé 🌍")],
-                "2025-06-02T08:00:00+00:00",
-                "2025-06-02T09:00:00+00:00",
-                None,
-                None,
-            ),
-        ]
-        for sid, agent, model, messages, started, updated, ended, usage in rows:
-            columns = (
-                "id, agent_name, model, messages, metadata, started_at, updated_at, ended_at, "
-                "turn_count, tool_call_count"
-            )
-            values = [sid, agent, model, json.dumps(messages), None, started, updated, ended, 1, 1]
-            if with_usage:
-                columns += ", usage"
-                values.append(usage)
-            db.execute(
-                f"INSERT INTO session_history ({columns}) VALUES ({', '.join('?' * len(values))})",
-                values,
-            )
-
-
-async def test_a_reference_database_is_migrated_keeping_every_session_and_message(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "reference.db"
-    make_reference_db(path)
-    async with SessionHistory(cfg(path)) as history:
-        listed = await history.list_sessions()
-        assert [s.id for s in listed] == ["newer", "older"]  # updated_at order survives
-        older = await history.load_session("older")
-        assert older is not None
-        assert [m.role.value for m in older.messages] == ["user", "assistant", "tool", "assistant"]
-        assert older.messages[0].content == "Hello"
-        assert older.messages[0].timestamp is not None
-        assert older.messages[0].timestamp.hour == 8  # 10:00+02:00 in UTC
-        call = older.messages[1].tool_calls
-        assert (
-            call is not None and call[0].name == "weather" and call[0].arguments == {"city": "Oslo"}
-        )
-        assert older.messages[2].tool_call_id == "call_1"
-        assert older.messages[3].reasoning == "looked it up"
-        assert older.usage == Usage(input_tokens=30, output_tokens=12, total_tokens=42)
-        assert older.ended_at is not None
-        summary = listed[1]
-        assert (summary.message_count, summary.turn_count, summary.tool_call_count) == (4, 1, 1)
-        newer = await history.load_session("newer")
-        assert newer is not None and newer.messages[0].content == "Ünïcødé 🌍"
-        assert newer.ended_at is None and newer.usage is None
-        # The migrated sessions are ordinary sessions now.
-        await history.append_messages("newer", turn(0))
-    with sqlite3.connect(path) as db:
-        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "session_history" not in tables
-
-
-async def test_a_reference_database_from_before_the_usage_column_is_migrated(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "reference.db"
-    make_reference_db(path, with_usage=False)
-    async with SessionHistory(cfg(path)) as history:
-        assert await history.session_count() == 2
-        older = await history.load_session("older")
-        assert older is not None and older.usage is None and len(older.messages) == 4
-
-
-async def test_a_failed_migration_leaves_the_reference_database_as_it_was(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "reference.db"
-    make_reference_db(path)
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE session_history SET messages = '[{\"role\": ' WHERE id = 'newer'")
-        before = db.execute("SELECT * FROM session_history ORDER BY id").fetchall()
-    with pytest.raises(MigrationError, match=r"'newer'.*rolled back.*as it was"):
+        db.execute("CREATE TABLE sessions (id INTEGER PRIMARY KEY, token TEXT)")
+        db.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT)")
+    before = digest(path)
+    with pytest.raises(NotADatabaseError, match=r"another program \(tables: messages, sessions\)"):
         async with SessionHistory(cfg(path)):
             pass
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT * FROM session_history ORDER BY id").fetchall() == before
-        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
-        # Mended by hand, the database then migrates on the next open.
-        db.execute("UPDATE session_history SET messages = '[]' WHERE id = 'newer'")
-    async with SessionHistory(cfg(path)) as history:
-        assert await history.session_count() == 2
+    assert digest(path) == before
+
+
+def without_write_rights() -> list[str]:
+    """A command prefix that runs a process which file modes bind: as root (as in CI), setpriv
+    drops the capability that lets root write anywhere; otherwise modes bind already."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("as root, a directory can only be made unwritable with setpriv (util-linux)")
+    drop = "-dac_override,-fowner"
+    return [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}"]
+
+
+def test_a_healthy_database_in_an_unwritable_directory_is_not_called_damaged(
+    tmp_path: Path,
+) -> None:
+    """SQLite keeps a WAL database's journal in files beside it, made even to read: in a
+    directory that cannot be written, the error says so, not that the file may be corrupt."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    path = folder / "h.db"
+    with SyncSessionHistory(cfg(path)) as history:
+        history.create_session(session("a", messages=turn(0)))
+    before = digest(path)
+    script = (
+        "import sys\n"
+        "from session_history import HistoryConfig, SessionHistoryError, SyncSessionHistory\n"
+        "for read_only in (False, True):\n"
+        "    config = HistoryConfig(enabled=True, db_path=sys.argv[1], read_only=read_only)\n"
+        "    try:\n"
+        "        SyncSessionHistory(config).close()\n"
+        "    except SessionHistoryError as exc:\n"
+        "        print(type(exc).__name__, exc)\n"
+    )
+    cli = str(Path(sys.executable).with_name("session-history"))
+    folder.chmod(0o555)
+    try:
+        library = subprocess.run(
+            [*without_write_rights(), sys.executable, "-c", script, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        command = subprocess.run(
+            [*without_write_rights(), cli, "--db", str(path), "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert library.returncode == 0, library.stderr
+    reports = library.stdout.strip().splitlines()
+    assert len(reports) == 2, library.stdout  # writable or read-only, the same true reason
+    for report in reports:
+        assert report.startswith("DatabaseError cannot use"), report
+        assert f"the directory {folder} is not writable by this user" in report
+        assert "h.db-wal" in report and "corrupt" not in report and "damaged" not in report
+    assert command.returncode == 1
+    assert command.stderr.startswith(f"Error: cannot use {path}: SQLite keeps its journal")
+    assert len(command.stderr.strip().splitlines()) == 1
+    assert digest(path) == before and sorted(p.name for p in folder.iterdir()) == ["h.db"]

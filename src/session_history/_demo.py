@@ -120,13 +120,16 @@ def _conversations() -> list[tuple[str, str, str, list[list[ChatMessage]], Usage
     ]
 
 
-def run_demo(path: Path, echo: Callable[[str], object]) -> list[SessionSummary]:
-    """Record the demo sessions into ``path``, prune to a few, and return what is kept."""
-    config = HistoryConfig(
-        enabled=True,
-        db_path=path,
-        max_sessions=DEMO_MAX_SESSIONS,
-        max_age=timedelta(days=30),
+def run_demo(where: str | Path, echo: Callable[[str], object]) -> tuple[str, list[SessionSummary]]:
+    """Record the demo sessions into ``where`` (a file or a ``postgresql://`` URL), prune to a
+    few, and return where they are (for people: no password) and what is kept."""
+    config = HistoryConfig.model_validate(
+        {
+            "enabled": True,
+            "db_path": where,
+            "max_sessions": DEMO_MAX_SESSIONS,
+            "max_age": timedelta(days=30),
+        }
     )
     with SyncSessionHistory(config, plugins=[PrintingPlugin(echo)]) as history:
         run = uuid.uuid4().hex[:6]
@@ -153,4 +156,4 @@ def run_demo(path: Path, echo: Callable[[str], object]) -> list[SessionSummary]:
         echo(f"pruning to the {DEMO_MAX_SESSIONS} newest sessions")
         pruned = history.enforce_max_sessions()
         echo(f"  {pruned} session(s) pruned")
-        return history.list_sessions()
+        return config.location, history.list_sessions()

@@ -104,7 +104,14 @@ class InvalidQueryError(SessionHistoryError):
 class HookError(SessionHistoryError):
     """A plugin's hook implementation raised; the data it was told about is committed."""
 
-    def __init__(self, hook_name: str, plugin_name: str, errors: list[BaseException]) -> None:
+    def __init__(
+        self,
+        hook_name: str,
+        plugin_name: str,
+        errors: list[BaseException],
+        *,
+        plugin: object | None = None,
+    ) -> None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more hook error(s))" if len(errors) > 1 else ""
         super().__init__(
@@ -113,4 +120,8 @@ class HookError(SessionHistoryError):
         )
         self.hook_name = hook_name
         self.plugin_name = plugin_name
+        """The plugin's registered name, or its class's name when it was registered without
+        one (pluggy would name it by a number)."""
+        self.plugin = plugin
+        """The plugin object itself: ``history.plugin_manager.unregister(error.plugin)``."""
         self.errors = errors

@@ -18,14 +18,13 @@ from types import TracebackType
 from typing import Literal, Self
 
 import pluggy
-from pydantic import ValidationError
 
 from ._backends import Backend, ListQuery, open_backend
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
+from ._jsonl import import_lines
 from ._models import (
     ChatMessage,
-    ExportedSession,
     HistoryStats,
     ImportReport,
     SearchHit,
@@ -398,59 +397,25 @@ class SessionHistory:
                 return
             cursor = batch.next_cursor
 
-    async def import_jsonl(self, lines: Iterable[str], *, batch_size: int = 500) -> ImportReport:
-        """Import the lines of an export. Idempotent: a session already stored as it is in the
-        file is left alone, one that differs is replaced. A line that cannot be read is
-        reported with its number in ``ImportReport.errors``; the other lines are imported.
-        Each batch of ``batch_size`` sessions is one transaction.
-        """
-        report = ImportReport()
-        await self._ready()
-        batch: list[ExportedSession] = []
-        # While one batch is written (on the database's thread, which releases the GIL), the
-        # next one is parsed here: the two halves of an import overlap instead of alternating.
-        writing: asyncio.Task[None] | None = None
-        try:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    batch.append(ExportedSession.model_validate_json(line))
-                except ValidationError as exc:
-                    report.errors.append((number, _first_error(exc)))
-                    continue
-                if len(batch) >= batch_size:
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.ensure_future(self._import_batch(batch, report))
-                    await asyncio.sleep(0)  # let it hand the batch over before we parse on
-                    batch = []
-        except BaseException:
-            if writing is not None:
-                await asyncio.wait([writing])  # never leave a write running unobserved
-            raise
-        if writing is not None:
-            await writing
-        if batch:
-            await self._import_batch(batch, report)
-        return report
+    async def import_jsonl(
+        self, lines: Iterable[str | bytes], *, batch_size: int = 500
+    ) -> ImportReport:
+        """Import the lines of an export (text, or bytes read from a file in binary mode).
 
-    async def _import_batch(self, batch: list[ExportedSession], report: ImportReport) -> None:
-        outcomes = await self._backend.import_sessions(batch, want_summary=self._wants_saved)
-        for outcome in outcomes:
-            if outcome.outcome == "added":
-                report.added += 1
-            elif outcome.outcome == "replaced":
-                report.replaced += 1
-            else:
-                report.unchanged += 1
-        for outcome in outcomes:
-            if outcome.summary is not None:
-                await self._fire_saved(
-                    outcome.summary,
-                    outcome.messages,
-                    "create" if outcome.outcome == "added" else "save",
-                )
+        Idempotent: a session already stored as it is in the file is left alone, one that
+        differs is replaced. A line that cannot be read is reported with its number in
+        ``ImportReport.errors``, and the other lines are imported: bytes that are not UTF-8,
+        text that is not JSON, a missing required field (``session_id``, ``agent_name``,
+        ``model``, ``messages``), and a session id already given on an earlier line (the first
+        line with an id is imported). Each batch of ``batch_size`` sessions is one transaction.
+        """
+        backend = await self._ready()
+        return await import_lines(
+            backend,
+            lines,
+            batch_size=batch_size,
+            fire_saved=self._fire_saved if self._wants_saved else None,
+        )
 
     # -- hooks: each fires after its write committed (see hookspecs) -------------------------
 
@@ -499,11 +464,3 @@ class SessionHistory:
         await call_hook(
             self.plugin_manager.hook.session_history_deleted, history=self, session_id=session_id
         )
-
-
-def _first_error(exc: ValidationError) -> str:
-    """One line for a person: where in the line, and what is wrong."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where + ': ' if where else ''}{error['msg']}{more}"

@@ -216,6 +216,8 @@ class ExportedSession(Session):
     """A session as one line of an export: the session and when it was last updated, so an
     import restores the listing order too."""
 
+    messages: list[ChatMessage]
+    """Required here: a line without it is a mistake to report, not an empty session."""
     updated_at: UtcDatetime | None = None
 
 

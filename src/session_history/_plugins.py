@@ -10,11 +10,12 @@ import inspect
 from collections.abc import Iterable
 
 import pluggy
+from pluggy import HookImpl
 
 from . import hookspecs
 from ._errors import HookError
 
-__all__ = ["ENTRYPOINT_GROUP", "call_hook", "make_plugin_manager"]
+__all__ = ["ENTRYPOINT_GROUP", "call_hook", "make_plugin_manager", "plugin_name"]
 
 ENTRYPOINT_GROUP = "session_history"
 
@@ -44,21 +45,29 @@ async def call_hook(caller: pluggy.HookCaller, **kwargs: object) -> None:
     """
     name = caller.name
     errors: list[BaseException] = []
-    failed_plugin = ""
+    failed: HookImpl | None = None
     for impl in reversed(caller.get_hookimpls()):
         if impl.hookwrapper or impl.wrapper:
             raise HookError(
                 name,
-                impl.plugin_name,
+                plugin_name(impl),
                 [TypeError("hook wrappers are not supported on session-history's hooks")],
+                plugin=impl.plugin,
             )
         try:
             result = impl.function(*(kwargs[arg] for arg in impl.argnames))
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # noqa: BLE001 - any plugin error is reported as HookError
-            if not errors:
-                failed_plugin = impl.plugin_name
+            failed = failed or impl
             errors.append(exc)
-    if errors:
-        raise HookError(name, failed_plugin, errors) from errors[0]
+    if failed is not None:
+        raise HookError(name, plugin_name(failed), errors, plugin=failed.plugin) from errors[0]
+
+
+def plugin_name(impl: HookImpl) -> str:
+    """How people know a plugin: the name it was registered under, or, when it was registered
+    without one (pluggy then names it by its ``id()``, a number), its class."""
+    if impl.plugin_name == str(id(impl.plugin)):
+        return type(impl.plugin).__qualname__
+    return impl.plugin_name

@@ -133,7 +133,7 @@ def markdown(session: Session) -> str:
         f"- **Agent:** {session.agent_name}",
         f"- **Model:** {session.model}",
         f"- **Started:** {_when(session.started_at)} UTC",
-        f"- **Ended:** {_when(session.ended_at)}",
+        f"- **Ended:** {_when(session.ended_at)}{' UTC' if session.ended_at else ''}",
     ]
     if session.usage:
         u = session.usage
@@ -176,10 +176,17 @@ def hits_text(hits: Sequence[SearchHit], *, terminal: bool) -> str:
     for hit in hits:
         snippet = marked.sub(show, hit.snippet).replace("\n", " ")
         blocks.append(
-            f"{hit.session_id}  #{hit.seq} {hit.role.value}  ({hit.agent_name}, {hit.rank:.2f})\n"
+            f"{hit.session_id}  #{hit.seq} {hit.role.value}  ({hit.agent_name}, "
+            f"rank {_rank(hit.rank)})\n"
             f"    {snippet}"
         )
     return "\n".join(blocks)
+
+
+def _rank(value: float) -> str:
+    """Three significant digits, so that the small ranks of common words (bm25 gives a word
+    found in most messages about 1e-06) still show how hits compare, instead of all ``0.00``."""
+    return f"{value:.3g}"
 
 
 def stats_text(stats: HistoryStats, *, terminal: bool) -> str:

@@ -229,6 +229,6 @@ class SyncSessionHistory:
             raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
         return iterate_sync(self.history.export_jsonl(batch_size=batch_size))
 
-    def import_jsonl(self, lines: Iterable[str], *, batch_size: int = 500) -> ImportReport:
+    def import_jsonl(self, lines: Iterable[str | bytes], *, batch_size: int = 500) -> ImportReport:
         """See :meth:`SessionHistory.import_jsonl`."""
         return self._call(self.history.import_jsonl, lines, batch_size=batch_size)

@@ -30,9 +30,15 @@ MAX_ROWS = 10
 
 def describe_database(location: str | Path) -> str:
     """Where a database is, how to browse it, and a table of its newest sessions: what a failing
-    test's report shows about the test's store."""
+    test's report shows about the test's store. Read-only: describing a database changes
+    nothing in it."""
     config = HistoryConfig.model_validate(
-        {"enabled": True, "db_path": str(location), "load_entrypoint_plugins": False}
+        {
+            "enabled": True,
+            "db_path": str(location),
+            "load_entrypoint_plugins": False,
+            "read_only": True,
+        }
     )
     lines = [
         f"kept at {config.location}",

@@ -21,7 +21,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from langchain_session_history import SessionChatMessageHistory, close_shared_stores
-from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
+from session_history import DatabaseError, HistoryConfig, SessionHistory, SyncSessionHistory
 
 
 def location(config: HistoryConfig) -> str:
@@ -158,3 +158,15 @@ def test_close_shared_stores_closes_them_all_and_the_next_from_path_opens_afresh
     with SessionChatMessageHistory.from_path("s", tmp_path / "h.db") as fresh:
         assert fresh.history is not kept.history and fresh.history.is_open
         assert [m.content for m in fresh.messages] == ["hi"]
+
+
+def test_a_url_made_into_a_path_is_refused_and_makes_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Path("postgresql://...")`` folds the ``//``: from_path must not take the result for a
+    relative file (issue 10, point 2)."""
+    monkeypatch.chdir(tmp_path)
+    for given in (Path("postgresql://agent@127.0.0.1:1/db"), "postgresql:/agent@127.0.0.1:1/db"):
+        with pytest.raises(DatabaseError, match=r"'//' is missing.*give the URL as a string"):
+            SessionChatMessageHistory.from_path("s", given)
+    assert list(tmp_path.iterdir()) == []

@@ -18,9 +18,9 @@ __all__ = ["Backend", "ListQuery", "PopResult", "PruneResult", "SaveResult", "op
 def open_backend(config: HistoryConfig) -> Backend:
     """The backend for ``config``, not yet opened: none when disabled, PostgreSQL for a URL,
     else SQLite."""
-    timeout = config.busy_timeout.total_seconds()
+    timeout, read_only = config.busy_timeout.total_seconds(), config.read_only
     if not config.enabled:
         return DisabledBackend()
     if config.url is not None:
-        return PostgresBackend(config.url, busy_timeout=timeout)
-    return SQLiteBackend(config.db_path, busy_timeout=timeout)
+        return PostgresBackend(config.url, busy_timeout=timeout, read_only=read_only)
+    return SQLiteBackend(config.db_path, busy_timeout=timeout, read_only=read_only)

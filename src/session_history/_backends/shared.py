@@ -10,7 +10,8 @@ either placeholder style where it is SQL:
 * :func:`same_fields` and :func:`same_bodies`: whether an imported session equals the stored one;
 * :func:`message_rows`: a message as it is stored (role, JSON body, search text);
 * :func:`migrate`: the migration runner over the named steps;
-* :func:`store_closed`: the error for a store used while not open.
+* :func:`store_closed` and :func:`read_only_refusal`: the errors of a store used while not
+  open, and of a write on one opened read-only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from .._codec import message_body, with_messages
-from .._errors import MigrationError, StoreClosedError
+from .._errors import DatabaseError, MigrationError, StoreClosedError
 from .._migrations import Migration, Migrations
 from .._models import ChatMessage, ExportedSession
 from .._search import search_text
@@ -37,6 +38,7 @@ __all__ = [
     "message_rows",
     "migrate",
     "prune_rules",
+    "read_only_refusal",
     "same_bodies",
     "same_fields",
     "store_closed",
@@ -173,7 +175,13 @@ def same_fields(stored_head: str, stored_count: int, session: ExportedSession) -
     if stored_count != len(session.messages):
         return False
     stored = ExportedSession.model_validate_json(with_messages(stored_head, ()))
-    return stored == session.model_copy(update={"messages": []})
+    # A line without times leaves them to the store, which set them on the first import: they
+    # are not a difference (or each import of the same hand-written file would replace it).
+    update: dict[str, object] = {"messages": []}
+    for field in ("started_at", "updated_at"):
+        if getattr(session, field) is None:
+            update[field] = getattr(stored, field)
+    return stored == session.model_copy(update=update)
 
 
 def same_bodies(stored: Sequence[str], bodies: Sequence[str]) -> bool:
@@ -188,14 +196,31 @@ async def migrate(
     *,
     location: str,
     errors: tuple[type[BaseException], ...],
+    read_only: bool = False,
 ) -> None:
     """Apply the steps not yet ``applied``, in order, refusing a database newer than this code.
 
     ``apply`` runs one step in one transaction together with its record, after checking, under
-    the backend's write lock, that no other process applied it meanwhile.
+    the backend's write lock, that no other process applied it meanwhile. A read-only store
+    applies nothing: it refuses a database that is not up to date, or not there at all.
     """
     migrations.check_not_newer(applied, path=location)
-    for step in migrations.pending(applied):
+    pending = migrations.pending(applied)
+    if read_only and pending and not applied:
+        raise DatabaseError(
+            f"{location} holds no session-history database yet, and a read-only history does "
+            "not create one; record sessions there first, or check the path or URL.",
+            path=location,
+        )
+    if read_only and pending:
+        raise DatabaseError(
+            f"{location} was written by an older session-history and needs upgrading "
+            f"(pending: {', '.join(step.name for step in pending)}), which a read-only history "
+            f"does not do; open it for writing once (session-history --db {location} upgrade, "
+            "or any store that is not read-only) and it is upgraded in place.",
+            path=location,
+        )
+    for step in pending:
         try:
             await apply(step)
         except errors as exc:
@@ -204,6 +229,15 @@ async def migrate(
                 "back and the data is as it was. Report this with the message.",
                 path=location,
             ) from exc
+
+
+def read_only_refusal(location: str) -> DatabaseError:
+    """The error of a write on a store opened read-only (raised before anything is sent)."""
+    return DatabaseError(
+        f"the session history at {location} was opened read-only (HistoryConfig.read_only); "
+        "nothing was written. Open it without read_only to change it.",
+        path=location,
+    )
 
 
 def store_closed(location: str) -> StoreClosedError:

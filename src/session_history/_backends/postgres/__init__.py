@@ -49,8 +49,8 @@ __all__ = ["PostgresBackend"]
 class PostgresBackend:
     """Sessions in a PostgreSQL schema."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
-        self._db = PostgresConnection(url, busy_timeout=busy_timeout)
+    def __init__(self, url: str, *, busy_timeout: float = 30.0, read_only: bool = False) -> None:
+        self._db = PostgresConnection(url, busy_timeout=busy_timeout, read_only=read_only)
         self.location = self._db.location
         self.schema = self._db.schema
 
@@ -58,7 +58,9 @@ class PostgresBackend:
         await self._db.open(self._upgrade)
 
     async def _upgrade(self, conn: Conn) -> None:
-        await upgrade(conn, self.schema, ident(self.schema), self.location)
+        await upgrade(
+            conn, self.schema, ident(self.schema), self.location, read_only=self._db.read_only
+        )
 
     async def close(self) -> None:
         await self._db.close()
@@ -104,7 +106,8 @@ class PostgresBackend:
         self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
     ) -> list[PruneResult]:
         rules = prune_rules(max_sessions, older_than, DollarParams)
-        return await self._db.write(writes.prune, rules, dry_run)
+        door = self._db.read if dry_run else self._db.write  # a dry run only reads
+        return await door(writes.prune, rules, dry_run)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from ..._errors import ConnectionLostError, DatabaseError, SessionHistoryError
-from ..._urls import redact_url, split_schema
-from ..shared import store_closed
+from ..._errors import ConnectionLostError, DatabaseError, InvalidQueryError, SessionHistoryError
+from ..._urls import redact_url, scrub, split_schema, url_problem
+from ..shared import read_only_refusal, store_closed
 from .pools import LoopPool, closed
 
 if TYPE_CHECKING:
@@ -53,9 +53,18 @@ def ident(name: str) -> str:
 class PostgresConnection:
     """The pools of one store (one per event loop, see :mod:`.pools`) and the door to them."""
 
-    def __init__(self, url: str, *, busy_timeout: float) -> None:
-        self.dsn, self.schema = split_schema(url)
+    def __init__(self, url: str, *, busy_timeout: float, read_only: bool = False) -> None:
         self.location = redact_url(url)
+        problem = url_problem(url)
+        if problem is not None:
+            raise DatabaseError(
+                f"{self.location} is not a usable PostgreSQL URL: {problem}; write it as "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
+                path=self.location,
+            )
+        self.dsn, self.schema = split_schema(url)
+        self._url = url  # only to take its secrets out of the driver's messages
+        self.read_only = read_only
         self.host = _host(self.dsn)
         self.timeout = busy_timeout
         given = dict(parse_qsl(urlsplit(self.dsn).query)).get("application_name")
@@ -133,11 +142,20 @@ class PostgresConnection:
                 },
                 reset=_keep_session_state,
             )
+        except (ValueError, TypeError, asyncpg.ClientConfigurationError) as exc:
+            # What the driver refuses in the URL itself (a parameter's value, say), beyond what
+            # url_problem catches: not a lost connection, and no use trying again.
+            raise DatabaseError(
+                f"{self.location} is not a usable PostgreSQL URL: "
+                f"{scrub(str(exc), self._url)}; write it as "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
+                path=self.location,
+            ) from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Never the exception's own text alone: some drivers echo the DSN, password included.
             raise ConnectionLostError(
                 f"cannot connect to PostgreSQL at {self.host} ({type(exc).__name__}: "
-                f"{redact_url(str(exc))}); check that the server runs and the URL's user, "
+                f"{scrub(str(exc), self._url)}); check that the server runs and the URL's user, "
                 "password and database are right",
                 path=self.location,
             ) from None
@@ -170,7 +188,10 @@ class PostgresConnection:
         **kwargs: P.kwargs,
     ) -> T:
         """Run ``fn(connection, *args, **kwargs)``, one statement or one transaction that
-        writes, on this loop's pool."""
+        writes, on this loop's pool. Refused before anything is sent when the store is
+        read-only."""
+        if self.read_only and self._open:
+            raise read_only_refusal(self.location)
         return await self._call(True, await self._loop_pool(), fn, *args, **kwargs)
 
     async def _call(
@@ -200,6 +221,15 @@ class PostgresConnection:
             broken = True
             raise self._timed_out(writing) from exc
         except asyncpg.PostgresError as exc:
+            if isinstance(exc.__cause__, UnicodeEncodeError):
+                # Text with lone surrogates (bytes decoded with surrogateescape) has no UTF-8
+                # form: the driver refused it before sending, so the connection is as it was.
+                reusable = True
+                raise InvalidQueryError(
+                    f"a value given for {self.location} is not valid Unicode text "
+                    f"({exc.__cause__.reason}); nothing was {'written' if writing else 'read'}. "
+                    "Pass text decoded from UTF-8."
+                ) from exc
             if _is_lost(exc):
                 broken = True
                 raise self._lost(exc, writing) from exc
@@ -215,7 +245,7 @@ class PostgresConnection:
         what = "a write in this call happened whole or not at all; " if writing else ""
         return ConnectionLostError(
             f"the connection to PostgreSQL at {self.host} was lost ({type(exc).__name__}: "
-            f"{redact_url(str(exc))}); {what}try again: the next call opens a new connection",
+            f"{scrub(str(exc), self._url)}); {what}try again: the next call opens a new connection",
             path=self.location,
         )
 
@@ -231,7 +261,7 @@ class PostgresConnection:
         what = "; nothing of this call was stored" if writing else ""
         return DatabaseError(
             f"{self.location} refused the statement ({type(exc).__name__}: "
-            f"{redact_url(str(exc))}){what}",
+            f"{scrub(str(exc), self._url)}){what}",
             path=self.location,
         )
 

@@ -201,8 +201,11 @@ async def _set_keys(conn: Conn, s: str, batch: list[tuple[int, str]]) -> None:
         await conn.executemany(f"UPDATE {s}.messages SET search_key = $2 WHERE id = $1", batch)
 
 
-async def upgrade(conn: Conn, schema: str, quoted: str, location: str) -> None:
-    """Apply the outstanding migrations to ``schema`` (refusing one newer than this code)."""
+async def upgrade(
+    conn: Conn, schema: str, quoted: str, location: str, *, read_only: bool = False
+) -> None:
+    """Apply the outstanding migrations to ``schema`` (refusing one newer than this code; when
+    read-only, refusing one that is not up to date, and creating nothing)."""
     import asyncpg
 
     exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{quoted}.migrations")
@@ -230,4 +233,11 @@ async def upgrade(conn: Conn, schema: str, quoted: str, location: str) -> None:
                 f"INSERT INTO {quoted}.migrations (name, applied_at) VALUES ($1, now())", step.name
             )
 
-    await migrate(migrations, applied, apply, location=location, errors=(asyncpg.PostgresError,))
+    await migrate(
+        migrations,
+        applied,
+        apply,
+        location=location,
+        errors=(asyncpg.PostgresError,),
+        read_only=read_only,
+    )

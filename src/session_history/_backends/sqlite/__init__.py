@@ -43,9 +43,9 @@ __all__ = ["SQLiteBackend"]
 class SQLiteBackend:
     """Sessions in one SQLite file."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._db = SQLiteConnection(self.path, busy_timeout=busy_timeout)
+        self._db = SQLiteConnection(self.path, busy_timeout=busy_timeout, read_only=read_only)
         self.location = self._db.location
 
     async def open(self) -> None:
@@ -98,7 +98,8 @@ class SQLiteBackend:
         self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
     ) -> list[PruneResult]:
         rules = prune_rules(max_sessions, older_than, QmarkParams)
-        return await self._db.write(writes.prune, rules, dry_run)
+        door = self._db.read if dry_run else self._db.write  # a dry run only reads
+        return await door(writes.prune, rules, dry_run)
 
     # -- reads -------------------------------------------------------------------------------
 

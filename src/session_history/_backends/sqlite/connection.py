@@ -22,13 +22,14 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import aiosqlite
 
-from ..._errors import DatabaseError, NotADatabaseError, SessionHistoryError
-from ..shared import store_closed
+from ..._errors import DatabaseError, InvalidQueryError, NotADatabaseError, SessionHistoryError
+from ..shared import read_only_refusal, store_closed
 
-__all__ = ["SQLITE_HEADER", "SQLiteConnection", "atomic", "snapshot"]
+__all__ = ["SQLITE_HEADER", "SQLiteConnection", "atomic", "snapshot", "sqlite_error"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -64,16 +65,28 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 class SQLiteConnection:
     """One aiosqlite connection to one file, and the one door to its worker thread."""
 
-    def __init__(self, path: Path, *, busy_timeout: float) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float, read_only: bool = False) -> None:
         self.path = path
         self.location = str(path)
         self.busy_timeout_ms = int(busy_timeout * 1000)
+        self.read_only = read_only
         self._conn: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        """Connect, creating the file when missing; the caller migrates it next."""
-        prepare_file(self.path)
-        conn = aiosqlite.connect(self.path, isolation_level=None)
+        """Connect, creating the file when missing (unless read-only); the caller migrates it
+        next.
+
+        Read-only, the file is opened with ``mode=rw`` (which never creates one) and
+        ``query_only``, rather than ``mode=ro``: a ``mode=ro`` connection to a WAL database
+        leaves its ``-wal`` and ``-shm`` files behind, while this one removes them on closing
+        like any other, so reading changes nothing on disk.
+        """
+        prepare_file(self.path, read_only=self.read_only)
+        if self.read_only:
+            uri = "file:" + quote(os.fsencode(self.path.absolute())) + "?mode=rw"
+            conn = aiosqlite.connect(uri, uri=True, isolation_level=None)
+        else:
+            conn = aiosqlite.connect(self.path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon, so a store its user forgot to close would
         # hang the interpreter at exit (after the last statement, before any finaliser could
         # warn). Nothing is lost by not waiting for it: every call a caller awaited has finished,
@@ -89,6 +102,8 @@ class SQLiteConnection:
                 path=self.path,
             ) from exc
         self._conn = conn
+        if self.read_only:
+            await self.read(lambda db: db.execute("PRAGMA query_only = 1").close())
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -113,7 +128,9 @@ class SQLiteConnection:
         **kwargs: P.kwargs,
     ) -> T:
         """Run ``fn(connection, *args, **kwargs)``, one write transaction, on the worker
-        thread."""
+        thread. Refused before the hand-off when the store is read-only."""
+        if self.read_only and self._conn is not None:
+            raise read_only_refusal(self.location)
         return await self._run(True, fn, *args, **kwargs)
 
     async def _run(
@@ -138,32 +155,65 @@ class SQLiteConnection:
         except SessionHistoryError:
             raise
         except sqlite3.Error as exc:
-            raise self._database_error(exc, writing) from exc
+            raise sqlite_error(exc, self.path, writing, self.busy_timeout_ms) from exc
+        except UnicodeEncodeError as exc:
+            # Text with lone surrogates (bytes decoded with surrogateescape) has no UTF-8 form.
+            raise InvalidQueryError(
+                f"a value given for {self.path} is not valid Unicode text ({exc.reason} at "
+                f"position {exc.start}); nothing was {'written' if writing else 'read'}. Pass "
+                "text decoded from UTF-8."
+            ) from exc
         return result
 
-    def _database_error(self, exc: sqlite3.Error, writing: bool) -> DatabaseError:
-        """What a driver error means for the person who called."""
-        path = self.path
-        nothing = " Nothing was written." if writing else ""
-        if isinstance(exc, sqlite3.OperationalError) and (
-            "locked" in str(exc) or "busy" in str(exc)
-        ):
-            return DatabaseError(
-                f"{path} stayed locked by another writer for longer than the busy timeout "
-                f"({self.busy_timeout_ms} ms).{nothing} Try again, or raise "
-                "HistoryConfig.busy_timeout.",
-                path=path,
-            )
-        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-            return DatabaseError(
-                f"{path} could not be read or written ({exc}); it may be damaged.{nothing}",
-                path=path,
-            )
-        return DatabaseError(f"{path}: {exc}.{nothing}", path=path)
+
+_READ_ONLY_NAMES = ("SQLITE_READONLY", "SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_DBMOVED")
 
 
-def prepare_file(path: Path) -> None:
-    """Check the path before SQLite sees it, and create a new file private to its owner."""
+def sqlite_error(
+    exc: sqlite3.Error, path: Path, writing: bool, busy_timeout_ms: int
+) -> DatabaseError:
+    """What a driver error means for the person who called: said as it is, and what to do."""
+    name = getattr(exc, "sqlite_errorname", "")
+    nothing = " Nothing was written." if writing else " The file was not changed."
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc):
+        return DatabaseError(
+            f"{path} stayed locked by another writer for longer than the busy timeout "
+            f"({busy_timeout_ms} ms).{nothing} Try again, or raise HistoryConfig.busy_timeout.",
+            path=path,
+        )
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT_"):
+        return NotADatabaseError(
+            f"{path} is not a readable SQLite database ({exc}); it may be damaged, or another "
+            f"kind of file.{nothing}",
+            path=path,
+        )
+    if name.startswith(("SQLITE_READONLY_", "SQLITE_CANTOPEN")) and name not in _READ_ONLY_NAMES:
+        # SQLite keeps a WAL database's journal in two files beside it, made on first use,
+        # even to read: a directory it cannot write is the usual cause, never a damaged file.
+        directory = path.parent
+        why = (
+            f"the directory {directory} is not writable by this user"
+            if not os.access(directory, os.W_OK)
+            else f"they could not be made or opened in {directory}"
+        )
+        return DatabaseError(
+            f"cannot use {path}: SQLite keeps its journal in {path.name}-wal and "
+            f"{path.name}-shm beside the database, even to read it, and {why} ({exc}).{nothing} "
+            "Make the directory writable, or copy the database to a place that is.",
+            path=path,
+        )
+    if name in _READ_ONLY_NAMES:
+        return DatabaseError(
+            f"{path} cannot be written by this user ({exc}).{nothing} Make the file writable, "
+            "or open it with HistoryConfig(read_only=True) to read it.",
+            path=path,
+        )
+    return DatabaseError(f"{path}: {exc}.{nothing}", path=path)
+
+
+def prepare_file(path: Path, *, read_only: bool = False) -> None:
+    """Check the path before SQLite sees it, and create a new file private to its owner (never
+    when read-only: then the file must be there, and be a database already)."""
     if path.is_dir():
         raise DatabaseError(
             f"{path} is a directory; give the path of a database file inside it, such as "
@@ -179,7 +229,19 @@ def prepare_file(path: Path) -> None:
                     "database or of a file that does not exist yet. The file was not changed.",
                     path=path,
                 )
+            if not header and read_only:
+                raise NotADatabaseError(
+                    f"{path} is empty (0 bytes): no session-history database yet, and a "
+                    "read-only history does not make one. The file was not changed.",
+                    path=path,
+                )
         return
+    if read_only:
+        raise DatabaseError(
+            f"no database at {path}, and a read-only history does not create one; check the "
+            "path, or record sessions there first",
+            path=path,
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

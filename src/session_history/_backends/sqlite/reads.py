@@ -19,6 +19,7 @@ __all__ = [
     "get_summary",
     "load",
     "load_messages",
+    "read_session",
     "select_summaries",
     "summaries",
     "summary",
@@ -55,15 +56,20 @@ def get_summary(conn: sqlite3.Connection, session_id: str) -> SessionSummary | N
 
 def load(conn: sqlite3.Connection, session_id: str) -> Session | None:
     with snapshot(conn):
-        row = conn.execute(
-            f"SELECT pk, {SESSION_JSON} FROM sessions WHERE session_id = ?", (session_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        pk, head = row
-        bodies = conn.execute(
-            "SELECT body FROM messages WHERE session_pk = ? ORDER BY seq", (pk,)
-        ).fetchall()
+        return read_session(conn, session_id)
+
+
+def read_session(conn: sqlite3.Connection, session_id: str) -> Session | None:
+    """The session with its messages, read in the caller's transaction."""
+    row = conn.execute(
+        f"SELECT pk, {SESSION_JSON} FROM sessions WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    pk, head = row
+    bodies = conn.execute(
+        "SELECT body FROM messages WHERE session_pk = ? ORDER BY seq", (pk,)
+    ).fetchall()
     return Session.model_validate_json(with_messages(head, (body for (body,) in bodies)))
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..._errors import NotADatabaseError
+from ..._errors import DatabaseError, NotADatabaseError
 from ..._migrations import Migration, Migrations
 from ..._models import ChatMessage, utc_now
 from ..._search import search_text
 from ..shared import format_ts, migrate
 from .connection import SQLiteConnection, atomic
-from .reference import REFERENCE_TABLE, import_reference_table
+from .reference import REFERENCE_TABLE, import_reference_table, reimport_reference_table
 
 __all__ = ["MIGRATIONS_TABLE", "migrations", "upgrade"]
 
@@ -115,42 +115,53 @@ def m003_full_text_search(conn: sqlite3.Connection) -> None:
 
 async def upgrade(connection: SQLiteConnection) -> None:
     """Check that the file is ours and not newer than this code, apply the outstanding
-    migrations, then set how the file is kept (WAL). A foreign or newer file is left untouched."""
-    applied = await connection.read(_inspect, connection.location, connection.busy_timeout_ms)
+    migrations, import rows the reference design's program wrote since, then set how the file is
+    kept (WAL). A foreign or newer file is left untouched; so is every file opened read-only."""
+    location, read_only = connection.location, connection.read_only
+    applied, tables = await connection.read(_inspect, location, connection.busy_timeout_ms)
     await migrate(
         migrations,
         applied,
         lambda step: connection.write(_apply, step),
-        location=connection.location,
+        location=location,
         errors=(sqlite3.Error, ValueError, TypeError),
+        read_only=read_only,
     )
-    await connection.write(_keep_file)
+    if REFERENCE_TABLE in tables and m002_import_reference_table.__name__ in applied:
+        # Migrated before, and the reference's program has since recreated its table.
+        if read_only:
+            raise DatabaseError(
+                f"{location} has a table {REFERENCE_TABLE!r} again, written by the reference "
+                "design's program after the database was migrated; a read-only history does "
+                "not import it. Open the database for writing once (session-history --db "
+                f"{location} upgrade) to import those sessions.",
+                path=location,
+            )
+        await connection.write(_reimport)
+    if not read_only:
+        await connection.write(_keep_file)
 
 
-def _inspect(conn: sqlite3.Connection, location: str, busy_timeout_ms: int) -> set[str]:
-    """The applied migrations; refuses a file that is not a readable database of ours. Only
+def _inspect(
+    conn: sqlite3.Connection, location: str, busy_timeout_ms: int
+) -> tuple[set[str], set[str]]:
+    """``(applied migrations, tables)``; refuses a file that holds no database of ours. Only
     reads, so a foreign file is untouched."""
     # First of all: from here on, even a migration waits for another process's write.
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    try:
-        tables = {
-            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-    except sqlite3.DatabaseError as exc:
-        raise NotADatabaseError(
-            f"{location} is not a readable SQLite database ({exc}); it may be corrupt or "
-            "another kind of file. The file was not changed.",
-            path=location,
-        ) from exc
-    ours = {MIGRATIONS_TABLE, REFERENCE_TABLE, "sessions", "messages"}
+    tables = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
     if tables and not tables & {MIGRATIONS_TABLE, REFERENCE_TABLE}:
+        shown = sorted(tables)
+        more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
         raise NotADatabaseError(
             f"{location} is an SQLite database of another program (tables: "
-            f"{', '.join(sorted(tables - ours)[:5])}); give session-history a file of its "
-            "own. The file was not changed.",
+            f"{', '.join(shown[:5])}{more}); give session-history a file of its own. The file "
+            "was not changed.",
             path=location,
         )
-    return _applied(conn) if MIGRATIONS_TABLE in tables else set()
+    return (_applied(conn) if MIGRATIONS_TABLE in tables else set()), tables
 
 
 def _applied(conn: sqlite3.Connection) -> set[str]:
@@ -172,6 +183,11 @@ def _apply(conn: sqlite3.Connection, step: Migration[sqlite3.Connection, None]) 
             f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
             (step.name, format_ts(utc_now())),
         )
+
+
+def _reimport(conn: sqlite3.Connection) -> None:
+    with atomic(conn):
+        reimport_reference_table(conn)
 
 
 def _keep_file(conn: sqlite3.Connection) -> None:

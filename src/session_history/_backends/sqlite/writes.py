@@ -18,7 +18,7 @@ from ..._errors import SessionExistsError, SessionNotFoundError
 from ..._models import ChatMessage, Session, SessionSummary, Usage, message_counts, utc_now
 from ..base import AppendResult, PopResult, PruneResult, SaveResult
 from ..shared import MessageRow, PruneRule, format_ts
-from .connection import atomic
+from .connection import atomic, snapshot
 from .reads import summaries, summary
 
 __all__ = [
@@ -250,8 +250,9 @@ def delete(conn: sqlite3.Connection, session_id: str) -> bool:
 
 
 def prune(conn: sqlite3.Connection, rules: Sequence[PruneRule], dry_run: bool) -> list[PruneResult]:
+    """Remove what ``rules`` select; with ``dry_run`` only read (so a read-only store can)."""
     results: list[PruneResult] = []
-    with atomic(conn):
+    with snapshot(conn) if dry_run else atomic(conn):
         for rule in rules:
             rows = conn.execute(
                 f"SELECT summary FROM sessions {rule.selection}", rule.params

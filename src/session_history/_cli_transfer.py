@@ -1,0 +1,141 @@
+"""The CLI's commands that move sessions: ``export``, ``import`` and ``copy``.
+
+``export`` and ``copy``'s source only read. ``import`` reads its file as bytes, so a line that is
+not UTF-8 is one bad line among good ones, and opens (or creates) the database only once the file
+has given a session: an import that has nothing to import creates no database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import click
+
+from . import _cli_common as common
+from ._jsonl import ExportReader
+from ._models import ImportReport
+
+__all__ = ["copy_command", "export_command", "import_command"]
+
+
+@click.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write to this file instead of standard output.",
+)
+@click.pass_context
+def export_command(ctx: click.Context, output: IO[str]) -> None:
+    """Export every session as JSON lines (one session per line), losslessly."""
+    count = 0
+    with common.open_store(ctx) as history:
+        total = history.session_count()
+        with common.progress(total, "exporting") as bar:
+            for line in history.export_jsonl():
+                output.write(line + "\n")
+                count += 1
+                bar.update(1)
+    click.echo(f"exported {count} session(s)", err=True)
+
+
+@click.command("import")
+@click.argument("source", type=click.File("rb"))
+@click.pass_context
+def import_command(ctx: click.Context, source: IO[bytes]) -> None:
+    """Import an export (a file, or - for standard input). Importing it again adds nothing;
+    a line that cannot be read is reported with its number and the rest is imported."""
+    size = _size_of(source)
+    lines = iter(source)
+    # Read up to the first session before opening the database: a file with none (not an
+    # export at all, say) is reported without creating anything.
+    head: list[bytes] = []
+    probe = ImportReport()
+    reader = ExportReader(probe)
+    for number, line in enumerate(lines, start=1):
+        head.append(line)
+        if reader.read(number, line) is not None:
+            break
+    else:
+        _report(probe, "no database was opened")
+        if probe.errors:
+            ctx.exit(1)
+        return
+    with (
+        common.open_store(ctx, "create") as history,
+        common.progress(size or 0, "importing") as bar,
+    ):
+
+        def counted() -> Iterator[bytes]:
+            for line in itertools.chain(head, lines):
+                bar.update(len(line))
+                yield line
+
+        report = history.import_jsonl(counted())
+    _report(report)
+    if report.errors:
+        ctx.exit(1)
+
+
+def _report(report: ImportReport, note: str = "") -> None:
+    for number, message in report.errors:
+        click.echo(f"line {number}: {message}", err=True)
+    click.echo(
+        f"imported {report.sessions} session(s): {report.added} added, {report.replaced} "
+        f"replaced, {report.unchanged} unchanged"
+        + (f"; {len(report.errors)} line(s) skipped" if report.errors else "")
+        + (f"; {note}" if note else ""),
+        err=True,
+    )
+
+
+def _size_of(source: IO[bytes]) -> int | None:
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        return Path(source.name).stat().st_size
+    return None
+
+
+@click.command("copy")
+@click.argument("destination")
+@click.pass_context
+def copy_command(ctx: click.Context, destination: str) -> None:
+    """Copy every session and message to DESTINATION (a file or postgresql:// URL), losslessly.
+
+    For moving from SQLite to PostgreSQL and back. Sessions already there, as they are, stay
+    untouched; running it again copies only what changed.
+    """
+    report = ImportReport()
+    with (
+        common.open_store(ctx) as source,
+        common.open_at(destination, "create") as target,
+    ):
+        total = source.session_count()
+        with common.progress(total, "copying") as bar:
+            # In chunks, from this thread: each side's blocking door waits on the shared
+            # background loop, so one must not be iterated from inside the other's call.
+            chunk: list[str] = []
+
+            def flush() -> None:
+                done = target.import_jsonl(chunk)
+                report.added += done.added
+                report.replaced += done.replaced
+                report.unchanged += done.unchanged
+                bar.update(len(chunk))
+                chunk.clear()
+
+            for line in source.export_jsonl():
+                chunk.append(line)
+                if len(chunk) >= 500:
+                    flush()
+            if chunk:
+                flush()
+    click.echo(
+        f"copied {report.sessions} session(s) to {target.config.location}: {report.added} "
+        f"added, {report.replaced} replaced, {report.unchanged} unchanged",
+        err=True,
+    )

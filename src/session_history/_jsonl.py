@@ -1,0 +1,136 @@
+"""Importing sessions from JSON lines: each line becomes a session, or an error with its number.
+
+:func:`import_lines` is the body of :meth:`~session_history.SessionHistory.import_jsonl`. It hands
+every line to an :class:`ExportReader`, which says what is wrong with a line in words a person can
+act on, so that one bad line never stops an import: bytes that are not UTF-8, text that is not
+JSON, a required field missing (``session_id``, ``agent_name``, ``model``, ``messages``), or a
+session id already given on an earlier line (the first line with an id is imported; later ones
+are reported and skipped, so importing the same file again finds every session unchanged). The
+sessions are written in batches, each one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Literal
+
+from pydantic import ValidationError
+
+from ._backends.base import Backend
+from ._models import ChatMessage, ExportedSession, ImportReport, SessionSummary
+
+__all__ = ["ExportReader", "first_error", "import_lines"]
+
+FireSaved = Callable[
+    [SessionSummary, Sequence[ChatMessage], Literal["create", "save"]], Awaitable[None]
+]
+"""How the store tells its plugins about an imported session (``session_history_saved``)."""
+
+
+async def import_lines(
+    backend: Backend,
+    lines: Iterable[str | bytes],
+    *,
+    batch_size: int,
+    fire_saved: FireSaved | None,
+) -> ImportReport:
+    """Import ``lines`` into an open ``backend``; ``fire_saved`` is given when a plugin listens."""
+    report = ImportReport()
+    reader = ExportReader(report)
+    batch: list[ExportedSession] = []
+    # While one batch is written (on the database's thread, which releases the GIL), the next
+    # one is parsed here: the two halves of an import overlap instead of alternating.
+    writing: asyncio.Task[None] | None = None
+    try:
+        for number, line in enumerate(lines, start=1):
+            session = reader.read(number, line)
+            if session is None:
+                continue
+            batch.append(session)
+            if len(batch) >= batch_size:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(_write(backend, batch, report, fire_saved))
+                await asyncio.sleep(0)  # let it hand the batch over before we parse on
+                batch = []
+    except BaseException:
+        if writing is not None:
+            await asyncio.wait([writing])  # never leave a write running unobserved
+        raise
+    if writing is not None:
+        await writing
+    if batch:
+        await _write(backend, batch, report, fire_saved)
+    return report
+
+
+async def _write(
+    backend: Backend,
+    batch: list[ExportedSession],
+    report: ImportReport,
+    fire_saved: FireSaved | None,
+) -> None:
+    outcomes = await backend.import_sessions(batch, want_summary=fire_saved is not None)
+    for outcome in outcomes:
+        if outcome.outcome == "added":
+            report.added += 1
+        elif outcome.outcome == "replaced":
+            report.replaced += 1
+        else:
+            report.unchanged += 1
+    for outcome in outcomes:
+        if outcome.summary is not None and fire_saved is not None:
+            operation: Literal["create", "save"] = (
+                "create" if outcome.outcome == "added" else "save"
+            )
+            await fire_saved(outcome.summary, outcome.messages, operation)
+
+
+class ExportReader:
+    """Reads the lines of one export, in order, recording each bad line in ``report.errors``."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self._first_line: dict[str, int] = {}
+
+    def read(self, number: int, line: str | bytes) -> ExportedSession | None:
+        """The session on line ``number``, or None for a blank or bad line (recorded)."""
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._bad(
+                    number,
+                    f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); "
+                    "an export is UTF-8: convert the file (iconv -t UTF-8), or fix that line",
+                )
+                return None
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
+        if not line.strip():
+            return None
+        try:
+            session = ExportedSession.model_validate_json(line)
+        except ValidationError as exc:
+            self._bad(number, first_error(exc))
+            return None
+        first = self._first_line.setdefault(session.session_id, number)
+        if first != number:
+            self._bad(
+                number,
+                f"session {session.session_id!r} is on line {first} too; the first line "
+                "with an id is imported and this one skipped (keep one of the two)",
+            )
+            return None
+        return session
+
+    def _bad(self, number: int, message: str) -> None:
+        self.report.errors.append((number, message))
+
+
+def first_error(exc: ValidationError) -> str:
+    """One line for a person: where in the line, and what is wrong."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where + ': ' if where else ''}{error['msg']}{more}"
