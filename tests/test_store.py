@@ -651,7 +651,9 @@ async def test_append_with_create_makes_the_session_on_its_first_write(
         await session_history.append_messages("missing", turn(0))
 
 
-async def test_first_writers_racing_with_create_lose_nothing(session_history: SessionHistory) -> None:
+async def test_first_writers_racing_with_create_lose_nothing(
+    session_history: SessionHistory,
+) -> None:
     from pytest_session_history import HookRecorder
 
     recorder = HookRecorder()
