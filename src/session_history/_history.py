@@ -15,7 +15,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
 import pluggy
 
@@ -33,7 +33,7 @@ from ._models import (
     Usage,
     utc_now,
 )
-from ._plugins import call_hook, make_plugin_manager
+from ._plugins import Hooks, make_plugin_manager
 from ._search import parse_query
 
 __all__ = ["SessionHistory"]
@@ -60,6 +60,7 @@ class SessionHistory:
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_entrypoints=self.config.load_entrypoint_plugins
         )
+        self._hooks = Hooks(self.plugin_manager, self)
         self._backend: Backend = open_backend(self.config)
         self._open = False
         self._closed = False
@@ -156,9 +157,9 @@ class SessionHistory:
             SessionExistsError: a session with this id is already stored.
         """
         backend = await self._ready()
-        summary = await backend.create_session(session, want_summary=self._wants_saved)
+        summary = await backend.create_session(session, want_summary=self._hooks.wants_saved)
         if summary is not None:
-            await self._fire_saved(summary, session.messages, "create")
+            await self._hooks.saved(summary, session.messages, "create")
 
     async def save_session(self, session: Session) -> None:
         """Store ``session``, replacing any stored session with the same id.
@@ -167,9 +168,9 @@ class SessionHistory:
         each turn), only the new messages are written.
         """
         backend = await self._ready()
-        result = await backend.save_session(session, want_summary=self._wants_saved)
+        result = await backend.save_session(session, want_summary=self._hooks.wants_saved)
         if result.summary is not None:
-            await self._fire_saved(result.summary, result.new_messages, "save")
+            await self._hooks.saved(result.summary, result.new_messages, "save")
 
     async def append_messages(
         self,
@@ -206,13 +207,13 @@ class SessionHistory:
             )
         backend = await self._ready()
         result = await backend.append_messages(
-            session_id, messages, usage=usage, create=first, want_summary=self._wants_saved
+            session_id, messages, usage=usage, create=first, want_summary=self._hooks.wants_saved
         )
         if result.summary is not None:
             if first is not None and result.created:
-                await self._fire_saved(result.summary, first.messages, "create")
+                await self._hooks.saved(result.summary, first.messages, "create")
             else:
-                await self._fire_saved(result.summary, messages, "append")
+                await self._hooks.saved(result.summary, messages, "append")
 
     async def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
         """Remove the last ``n`` messages of a session, atomically, and return them in order.
@@ -230,9 +231,9 @@ class SessionHistory:
         backend = await self._ready()
         if n == 0:
             return []
-        result = await backend.pop_messages(session_id, n, want_summary=self._wants_popped)
+        result = await backend.pop_messages(session_id, n, want_summary=self._hooks.wants_popped)
         if result.summary is not None and result.popped:
-            await self._fire_popped(result.summary, result.popped)
+            await self._hooks.popped(result.summary, result.popped)
         return result.popped
 
     async def delete_session(self, session_id: str) -> bool:
@@ -240,7 +241,7 @@ class SessionHistory:
         backend = await self._ready()
         deleted = await backend.delete_session(session_id)
         if deleted:
-            await self._fire_deleted(session_id)
+            await self._hooks.deleted(session_id)
         return deleted
 
     async def enforce_max_sessions(self) -> int:
@@ -270,7 +271,7 @@ class SessionHistory:
         )
         if not dry_run:
             for result in results:
-                await self._fire_pruned(result.pruned, result.reason)
+                await self._hooks.pruned(result.pruned, result.reason)
         return [summary for result in results for summary in result.pruned]
 
     # -- reads -------------------------------------------------------------------------------
@@ -414,53 +415,5 @@ class SessionHistory:
             backend,
             lines,
             batch_size=batch_size,
-            fire_saved=self._fire_saved if self._wants_saved else None,
-        )
-
-    # -- hooks: each fires after its write committed (see hookspecs) -------------------------
-
-    @property
-    def _wants_saved(self) -> bool:
-        """Whether a plugin will receive the summary: the backend reads it back only then."""
-        return bool(self.plugin_manager.hook.session_history_saved.get_hookimpls())
-
-    @property
-    def _wants_popped(self) -> bool:
-        return bool(self.plugin_manager.hook.session_history_popped.get_hookimpls())
-
-    async def _fire_saved(
-        self,
-        summary: SessionSummary,
-        new_messages: Sequence[ChatMessage],
-        operation: Literal["create", "save", "append"],
-    ) -> None:
-        await call_hook(
-            self.plugin_manager.hook.session_history_saved,
-            history=self,
-            summary=summary,
-            new_messages=list(new_messages),
-            operation=operation,
-        )
-
-    async def _fire_popped(self, summary: SessionSummary, popped: list[ChatMessage]) -> None:
-        await call_hook(
-            self.plugin_manager.hook.session_history_popped,
-            history=self,
-            summary=summary,
-            popped=popped,
-        )
-
-    async def _fire_pruned(
-        self, pruned: list[SessionSummary], reason: Literal["max_sessions", "max_age"]
-    ) -> None:
-        await call_hook(
-            self.plugin_manager.hook.session_history_pruned,
-            history=self,
-            pruned=pruned,
-            reason=reason,
-        )
-
-    async def _fire_deleted(self, session_id: str) -> None:
-        await call_hook(
-            self.plugin_manager.hook.session_history_deleted, history=self, session_id=session_id
+            fire_saved=self._hooks.saved if self._hooks.wants_saved else None,
         )

@@ -7,15 +7,17 @@ test or an application can register plugins on one store without touching anothe
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import pluggy
 from pluggy import HookImpl
 
 from . import hookspecs
 from ._errors import HookError
+from ._models import ChatMessage, SessionSummary
 
-__all__ = ["ENTRYPOINT_GROUP", "call_hook", "make_plugin_manager", "plugin_name"]
+__all__ = ["ENTRYPOINT_GROUP", "Hooks", "call_hook", "make_plugin_manager", "plugin_name"]
 
 ENTRYPOINT_GROUP = "session_history"
 
@@ -71,3 +73,58 @@ def plugin_name(impl: HookImpl) -> str:
     if impl.plugin_name == str(id(impl.plugin)):
         return type(impl.plugin).__qualname__
     return impl.plugin_name
+
+
+class Hooks:
+    """Fires a history's hooks, each after its write committed (see :mod:`.hookspecs`), typed
+    so that no caller names a hook by a string."""
+
+    def __init__(self, pm: pluggy.PluginManager, history: object) -> None:
+        self._hook = pm.hook
+        self._history = history
+
+    @property
+    def wants_saved(self) -> bool:
+        """Whether a plugin will receive a saved summary: the backend reads it back only then."""
+        return bool(self._hook.session_history_saved.get_hookimpls())
+
+    @property
+    def wants_popped(self) -> bool:
+        return bool(self._hook.session_history_popped.get_hookimpls())
+
+    async def saved(
+        self,
+        summary: SessionSummary,
+        new_messages: Sequence[ChatMessage],
+        operation: Literal["create", "save", "append"],
+    ) -> None:
+        await call_hook(
+            self._hook.session_history_saved,
+            history=self._history,
+            summary=summary,
+            new_messages=list(new_messages),
+            operation=operation,
+        )
+
+    async def popped(self, summary: SessionSummary, popped: list[ChatMessage]) -> None:
+        await call_hook(
+            self._hook.session_history_popped,
+            history=self._history,
+            summary=summary,
+            popped=popped,
+        )
+
+    async def pruned(
+        self, pruned: list[SessionSummary], reason: Literal["max_sessions", "max_age"]
+    ) -> None:
+        await call_hook(
+            self._hook.session_history_pruned,
+            history=self._history,
+            pruned=pruned,
+            reason=reason,
+        )
+
+    async def deleted(self, session_id: str) -> None:
+        await call_hook(
+            self._hook.session_history_deleted, history=self._history, session_id=session_id
+        )
