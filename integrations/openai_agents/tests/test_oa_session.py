@@ -258,3 +258,20 @@ async def test_items_come_back_from_another_store_object(
     await session.add_items([user("persisted")])
     async with SessionHistory(store.config) as again:
         assert await HistorySession("conv-1", again).get_items() == [user("persisted")]
+
+
+async def test_pop_and_clear_of_a_missing_session_do_nothing(store: SessionHistory) -> None:
+    session = HistorySession("missing", store)
+    assert await session.pop_item() is None
+    await session.clear_session()
+    assert await store.get_summary("missing") is None
+
+
+async def test_a_disabled_history_stores_nothing() -> None:
+    async with SessionHistory() as disabled:  # HistoryConfig() is disabled
+        session = HistorySession("s", disabled)
+        await session.add_items([user("dropped")])
+        assert await session.get_items() == []
+        assert await session.get_items(limit=3) == []
+        assert await session.pop_item() is None
+        await session.clear_session()
