@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from agents import TResponseInputItem
 from agents import Usage as AgentsUsage
@@ -305,3 +305,10 @@ class HistorySession:
 
     def __repr__(self) -> str:
         return f"<HistorySession {self.session_id!r} on {self.history!r}>"
+
+
+if TYPE_CHECKING:
+    from agents.memory import Session as _SessionProtocol
+
+    def _conforms(session: HistorySession) -> _SessionProtocol:
+        return session  # mypy checks the protocol's signatures against ours (on SDK upgrades too)
