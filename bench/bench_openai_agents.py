@@ -110,6 +110,17 @@ async def breakdown(
     one = item(3)
     built = to_chat_message(one)
 
+    await backend._conn._execute(
+        lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS bare (body TEXT)"),
+        backend._conn._conn,
+    )
+
+    def bare_insert(conn: sqlite3.Connection, body: str) -> None:
+        # The floor under any append: a row and a commit (the store's synchronous=NORMAL).
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO bare (body) VALUES (?)", (body,))
+        conn.execute("COMMIT")
+
     async def sync(fn: Callable[[], object]) -> object:
         return fn()
 
@@ -141,6 +152,9 @@ async def breakdown(
             lambda: message_body(to_chat_message(one))
         ),
         "ours: append_messages(1 built message)": lambda i: store.append_messages("bench", [built]),
+        "ours: bare INSERT + COMMIT of its body, one hand-off": lambda i: backend._conn._execute(
+            bare_insert, backend._conn._conn, message_body(built)
+        ),
         "theirs: add_items(1 item)": lambda i: theirs.add_items([item(i)]),
         "theirs: INSERT + COMMIT inline (their synchronous=FULL)": lambda i: sync(
             lambda: their_sql.execute(
