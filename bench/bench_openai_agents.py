@@ -1,12 +1,12 @@
 """OpenAI Agents SDK session benchmark: ``HistorySession`` next to the SDK's own ``SQLiteSession``.
 
-Run by hand: ``pip install -e ".[bench]" -e ./integrations/openai_agents`` then
-``python bench/bench_openai_agents.py``. Both stores are SQLite files in one temporary directory,
-each holding a 10,000-item session (user messages, function calls and outputs, assistant
-messages with 300-character texts). Then, in interleaved rounds (who goes first alternates, so a
-noisy neighbour hits both), each store takes ``add_items`` of one item and ``get_items(limit=20)``
-calls; a round's ratio is their time over ours, and the figure is the median of the rounds'
-ratios.
+Run by hand, after the README's first command (which installs this package and, with it,
+openai-agents): ``python bench/bench_openai_agents.py``. Both stores are SQLite files in one
+temporary directory, each holding a 10,000-item session (user messages, function calls and outputs,
+assistant messages with 300-character texts). Then, in interleaved rounds (who goes first
+alternates, so a noisy neighbour hits both), each store takes ``add_items`` of one item and
+``get_items(limit=20)`` calls; a round's ratio is their time over ours, and the figure is the
+median of the rounds' ratios.
 
 ``--breakdown`` also times the parts of each call side by side (reaching under the APIs: it is a
 measurement): the thread hand-off each store makes per call, the SQL, and the decoding.
@@ -229,8 +229,8 @@ async def main(size: int, rounds: int, calls: int, parts: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=10_000, help="items in the session")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=200, help="calls per store per round")
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--calls", type=int, default=50, help="calls per store per round")
     parser.add_argument("--breakdown", action="store_true", help="time the parts of each call")
     args = parser.parse_args()
     asyncio.run(main(args.size, args.rounds, args.calls, args.breakdown))
