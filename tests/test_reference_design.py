@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def insert_reference_row(
 
 
 def make_reference_db(path: Path, *, with_usage: bool = True) -> None:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         for statement in REFERENCE_DDL:
             db.execute(statement)
         if with_usage:
@@ -175,7 +176,7 @@ async def test_a_reference_database_is_migrated_keeping_every_session_and_messag
         assert newer.ended_at is None and newer.usage is None
         # The migrated sessions are ordinary sessions now.
         await history.append_messages("newer", turn(0))
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "session_history" not in tables
 
@@ -196,13 +197,13 @@ async def test_a_failed_migration_leaves_the_reference_database_as_it_was(
 ) -> None:
     path = tmp_path / "reference.db"
     make_reference_db(path)
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE session_history SET messages = '[{\"role\": ' WHERE id = 'newer'")
         before = db.execute("SELECT * FROM session_history ORDER BY id").fetchall()
     with pytest.raises(MigrationError, match=r"'newer'.*rolled back.*as it was"):
         async with SessionHistory(cfg(path)):
             pass
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         assert db.execute("SELECT * FROM session_history ORDER BY id").fetchall() == before
         assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
         # Mended by hand, the database then migrates on the next open.
@@ -241,7 +242,7 @@ async def test_every_row_is_migrated_keeping_what_cannot_be_parsed(
 ) -> None:
     path = tmp_path / "reference.db"
     make_reference_db(path)
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         for row in odd_rows():
             insert_reference_row(db, row)
     caplog.set_level(logging.INFO, logger="session_history")
@@ -287,7 +288,7 @@ async def test_every_row_is_migrated_keeping_what_cannot_be_parsed(
 def run_the_old_program_again(path: Path, *rows: tuple[object, ...]) -> None:
     """What the reference's program does when it starts on a migrated database: its
     init_schema recreates its table; then it writes sessions there."""
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         for statement in REFERENCE_DDL:
             db.execute(statement)
         db.execute(REFERENCE_ALTER)
@@ -325,7 +326,7 @@ async def test_sessions_the_old_program_writes_after_the_migration_are_imported(
     assert "1 session(s) of the reference design found again in table 'session_history'" in (
         caplog.text
     )
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "session_history" not in tables
 
@@ -349,7 +350,7 @@ async def test_a_session_written_in_both_places_is_refused_naming_the_table(
         else:  # names the session
             assert type(info.value) is MigrationError and "('newer')" in str(info.value)
     assert digest(path) == before
-    with sqlite3.connect(path) as db:  # the user keeps the new program's version
+    with closing(sqlite3.connect(path)) as db, db:  # the user keeps the new program's version
         db.execute("DELETE FROM session_history WHERE id = 'newer'")
     async with SessionHistory(cfg(path)) as history:
         assert await history.session_count() == 3
