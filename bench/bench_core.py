@@ -151,7 +151,7 @@ async def reference_appends(directory: str, n: int) -> dict[str, float]:
         for i in range(n):
             t0 = time.perf_counter()
             rows = await db.execute_fetchall("SELECT messages FROM session_history WHERE id = 's'")
-            messages = json.loads(rows[0][0])
+            messages = json.loads(next(iter(rows))[0])
             messages.append(message(i).model_dump(mode="json"))
             await db.execute(
                 "UPDATE session_history SET messages = ?, updated_at = ? WHERE id = 's'",

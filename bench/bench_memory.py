@@ -78,7 +78,7 @@ def run_child(args: list[str], log: Path) -> ChildRun:
             if pid:
                 break
             sample = rss_mb(process.pid)
-            if sample is not None:
+            if sample:  # None once it has ended, 0 while it is being exec'd
                 samples.append(sample)
             time.sleep(0.1)
         seconds = time.perf_counter() - start

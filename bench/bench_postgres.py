@@ -370,16 +370,16 @@ def main() -> None:
             ("load 4,000 messages (LangChain messages): ms", f"{mine_ms:.1f}", f"{their_ms:.1f}")
         )
     print(f"{'measure':<46} {'session-history':>16} {'langchain-postgres':>19}")
-    for label, mine, other in rows:
-        print(f"{label:<46} {mine:>16} {other:>19}")
+    for label, ours_text, other_text in rows:
+        print(f"{label:<46} {ours_text:>16} {other_text:>19}")
     print()
     print(f"{'async door (aadd_messages)':<46} {'session-history':>16} {'langchain-postgres':>19}")
-    for label, mine, other in async_rows:
-        print(f"{label:<46} {mine:>16} {other:>19}")
+    for label, ours_text, other_text in async_rows:
+        print(f"{label:<46} {ours_text:>16} {other_text:>19}")
     print()
     print(f"{'measure':<46} {'ours, async commit':>19} {'bare asyncpg INSERT':>20}")
-    for label, mine, other in extra:
-        print(f"{label:<46} {mine:>19} {other:>20}")
+    for label, ours_text, other_text in extra:
+        print(f"{label:<46} {ours_text:>19} {other_text:>20}")
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ def message_dicts(rng: random.Random, count: int, words: int = 45) -> list[dict[
     messages: list[dict[str, object]] = []
     for i in range(count):
         if i % 4 == 1:  # drawn in this order so bench_cli.py's data stays what it was
-            call = {"id": f"c{i}", "name": rng.choice(["search", "deploy"])}
+            call: dict[str, object] = {"id": f"c{i}", "name": rng.choice(["search", "deploy"])}
             call["arguments"] = {"q": text(rng, 3)}
             content = text(rng, words)
             messages.append({"role": "assistant", "content": content, "tool_calls": [call]})

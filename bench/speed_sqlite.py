@@ -156,7 +156,9 @@ def row_append_vs_sdk(directory: Path, size: AppendSize) -> Row:
     ):
         runner.run(ours_appends(history, "s", WARM_UP))
         runner.run(sdk_appends(sdk, WARM_UP))
-        print(f"    the SDK's connections run with synchronous={sdk_synchronous(sdk.db_path)}")
+        print(
+            f"    the SDK's connections run with synchronous={sdk_synchronous(Path(sdk.db_path))}"
+        )
         figures = interleave(
             {
                 "session-history": lambda: runner.run(ours_appends(history, "s", size.appends)),
