@@ -3,7 +3,7 @@ through the CLI in a child process, and report each child's peak RSS.
 
 Run by hand: ``python bench/bench_memory.py [--scale 1.0] [--dir PARENT]``. The export is
 generated line by line straight to disk (never whole in memory): sessions of 40 messages of
-about 1,000 bytes each (212 words from the benchmarks' Zipf vocabulary, every fourth message an
+about 1,000 bytes each (211 words from the benchmarks' Zipf vocabulary, every fourth message an
 assistant message with a tool call), so 1 GB holds about a million messages. ``--scale 0.02``
 does the same with 20 MB in well under a minute. The peak comes from the kernel
 (``os.wait4``'s ``ru_maxrss`` for that child alone); the RSS is also sampled every 0.1 s, and
@@ -28,8 +28,8 @@ from session_history import HistoryConfig, SyncSessionHistory
 
 GB = 10**9
 PER_SESSION = 40
-WORDS = 212
-"""Words per message: about 1,000 bytes of JSON each."""
+WORDS = 211
+"""Words per message: just under 1,000 bytes of JSON each: a 1 GB export holds a million."""
 
 
 @dataclass
@@ -78,7 +78,7 @@ def run_child(args: list[str], log: Path) -> ChildRun:
             if pid:
                 break
             sample = rss_mb(process.pid)
-            if sample:  # None once it has ended, 0 while it is being exec'd
+            if sample is not None and sample > 5:  # not the moments around its exec
                 samples.append(sample)
             time.sleep(0.1)
         seconds = time.perf_counter() - start

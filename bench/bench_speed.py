@@ -165,7 +165,8 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
                 traceback.print_exc()
                 figure, today = PG_ROWS.get(number, (f"row {number}", "?"))
-                results = [Row.not_measured(figure, today, "?", f"{type(exc).__name__}")]
+                target = ">= 1.00x" if number in PG_ROWS else "?"
+                results = [Row.not_measured(figure, today, target, f"{type(exc).__name__}")]
             for row in results:
                 row.number = number
             measured.extend(results)
