@@ -43,10 +43,14 @@ class ChildRun:
     def quarters(self) -> str:
         """The largest sample in each quarter of the run, oldest first."""
         if len(self.samples) < 4:
-            return "(too short to sample)"
+            return "too short a run to sample"
         n = len(self.samples)
         parts = [self.samples[i * n // 4 : (i + 1) * n // 4] for i in range(4)]
-        return " / ".join(f"{max(part):,.0f}" for part in parts)
+        return (
+            "largest sample by quarter of the run: "
+            + " / ".join(f"{max(part):,.0f}" for part in parts)
+            + " MB"
+        )
 
 
 def cli() -> str:
@@ -91,8 +95,7 @@ def run_child(args: list[str], log: Path) -> ChildRun:
 def report(label: str, run: ChildRun, messages: int) -> None:
     print(
         f"{label}: {run.seconds:.1f} s, {messages / run.seconds:,.0f} msgs/s, "
-        f"peak RSS {run.peak_mb:,.0f} MB (largest sample by quarter of the run: "
-        f"{run.quarters()} MB)",
+        f"peak RSS {run.peak_mb:,.0f} MB ({run.quarters()})",
         flush=True,
     )
 
