@@ -7,7 +7,8 @@ Each row runs its contenders in interleaved rounds (A, B, A, B...) and is judged
 of the per-round ratios, so a neighbour's burst of load hits both sides of a ratio alike. The
 load average is printed at the start, before each row and at the end: absolute figures from a
 busy machine are rough; ratios taken side by side are what count. ``--quick`` runs every row at
-a reduced size in a few minutes (the figures' labels say the sizes). The PostgreSQL rows need
+a reduced size in about a minute (the figures' labels say the sizes; the full size takes two to
+four minutes on a 2-core machine). The PostgreSQL rows need
 ``--postgres URL``; they make a fresh schema and table there and drop them at the end.
 Everything else lives in a temporary directory, removed at the end.
 """
