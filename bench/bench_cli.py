@@ -6,70 +6,23 @@ fixed seed, so a word matches a realistic share of messages (not all of them, no
 
 from __future__ import annotations
 
+import functools
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from common import best_ms
+from common import VOCABULARY, best_ms, message_dicts
 
-from session_history import ChatMessage, HistoryConfig, Session, SyncSessionHistory, ToolCall
+from session_history import ChatMessage, HistoryConfig, Session, SyncSessionHistory
 
 SESSIONS, PER_SESSION = 5000, 40
-_SYLLABLES = [
-    "ka",
-    "lo",
-    "mi",
-    "ne",
-    "su",
-    "ta",
-    "ri",
-    "po",
-    "de",
-    "vu",
-    "ba",
-    "ze",
-    "go",
-    "hi",
-    "ju",
-]
-
-
-# A vocabulary of 3,000 made-up words with Zipf frequencies (s = 1.1), like real text: a few
-# words everywhere, most words rare. Word k is spelled from the syllables of k.
-def _spell(k: int) -> str:
-    syllables = []
-    while True:
-        k, r = divmod(k, len(_SYLLABLES))
-        syllables.append(_SYLLABLES[r])
-        if k == 0:
-            return "".join(syllables)
-
-
-VOCABULARY = [_spell(k) for k in range(3000)]
-WEIGHTS = [1 / (rank + 1) ** 1.1 for rank in range(len(VOCABULARY))]
-
-
-def text(rng: random.Random, words: int = 45) -> str:
-    return " ".join(rng.choices(VOCABULARY, WEIGHTS, k=words))
 
 
 def build(history: SyncSessionHistory) -> None:
     rng = random.Random(42)
     for s in range(SESSIONS):
-        messages = []
-        for i in range(PER_SESSION):
-            if i % 4 == 1:
-                call = ToolCall(
-                    id=f"c{i}", name=rng.choice(["search", "deploy"]), arguments={"q": text(rng, 3)}
-                )
-                messages.append(ChatMessage(role="assistant", content=text(rng), tool_calls=[call]))
-            else:
-                messages.append(
-                    ChatMessage(
-                        role=["user", "assistant", "tool", "assistant"][i % 4], content=text(rng)
-                    )
-                )
+        messages = [ChatMessage.model_validate(m) for m in message_dicts(rng, PER_SESSION)]
         history.create_session(
             Session(
                 session_id=f"s{s:05d}", agent_name=f"agent-{s % 5}", model="m", messages=messages
@@ -92,7 +45,7 @@ def main() -> None:
             ]
             for query in queries:
                 hits = history.search(query, limit=20)
-                ms = best_ms(lambda q=query: history.search(q, limit=20), repeat=10)
+                ms = best_ms(functools.partial(history.search, query, limit=20), repeat=10)
                 rows.append(
                     (f"search {query!r} (top 20 of 200,000 msgs): ms", f"{ms:.1f}", len(hits))
                 )

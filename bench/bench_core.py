@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import aiosqlite
-from common import TEXT, append_rates
+from common import TEXT, append_rates, bare_appends, open_bare
 
 from session_history import ChatMessage, HistoryConfig, Session, SessionHistory, ToolCall, Usage
 
@@ -121,16 +121,11 @@ async def bench_concurrent(directory: str) -> int:
 
 async def bare_aiosqlite_appends(directory: str, n: int) -> float:
     """The issue's yardstick: one row per message, WAL, one INSERT + COMMIT per append."""
-    async with aiosqlite.connect(Path(directory) / "bare.db") as db:
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, session TEXT, body TEXT)")
-        body = message(0).model_dump_json()
-        start = time.perf_counter()
-        for _ in range(n):
-            await db.execute("INSERT INTO m (session, body) VALUES ('s', ?)", (body,))
-            await db.commit()
-        return n / (time.perf_counter() - start)
+    db = await open_bare(Path(directory) / "bare.db")
+    try:
+        return await bare_appends(db, message(0).model_dump_json(), n)
+    finally:
+        await db.close()
 
 
 # -- a faithful port of the reference design, for side-by-side ratios --------------------------
@@ -156,7 +151,7 @@ async def reference_appends(directory: str, n: int) -> dict[str, float]:
         for i in range(n):
             t0 = time.perf_counter()
             rows = await db.execute_fetchall("SELECT messages FROM session_history WHERE id = 's'")
-            messages = json.loads(rows[0][0])
+            messages = json.loads(next(iter(rows))[0])
             messages.append(message(i).model_dump(mode="json"))
             await db.execute(
                 "UPDATE session_history SET messages = ?, updated_at = ? WHERE id = 's'",

@@ -47,7 +47,7 @@ async def measure(url: str, label: str, changes: list[str]) -> None:
 
             async def setup(conn: object) -> list[int]:
                 for change in changes:
-                    await conn.execute(change.format(s=backend._s))  # type: ignore[attr-defined]
+                    await conn.execute(change.format(s=backend._s))  # type: ignore[attr-defined,union-attr]
                 return [await conn.fetchval("SELECT pg_backend_pid()")]  # type: ignore[attr-defined]
 
             pids = await backend._run(setup)  # type: ignore[union-attr]
