@@ -79,6 +79,16 @@ async def timed(calls: int, fn: Callable[[int], Awaitable[object]]) -> float:
     return time.perf_counter() - t0
 
 
+def adder(session: Any, base: int) -> Callable[[int], Awaitable[object]]:
+    """One ``add_items`` of one item per call, numbered from ``base``."""
+    return lambda i: session.add_items([item(base + i)])  # type: ignore[no-any-return]
+
+
+def tailer(session: Any) -> Callable[[int], Awaitable[object]]:
+    """One ``get_items(limit=20)`` per call."""
+    return lambda i: session.get_items(20)  # type: ignore[no-any-return]
+
+
 async def fill(session: Any, n: int) -> None:
     for start in range(0, n, 500):
         await session.add_items([item(i) for i in range(start, min(start + 500, n))])
@@ -151,8 +161,8 @@ async def breakdown(
             lambda: message_body(to_chat_message(one))
         ),
         "ours: append_messages(1 built message)": lambda i: store.append_messages("bench", [built]),
-        "ours: bare INSERT + COMMIT of its body, one hand-off": lambda i: backend._conn._execute(
-            bare_insert, backend._conn._conn, message_body(built)
+        "ours: bare INSERT + COMMIT of its body, one hand-off": lambda i: (
+            backend._db._conn._execute(bare_insert, backend._db._conn._conn, message_body(built))
         ),
         "theirs: add_items(1 item)": lambda i: theirs.add_items([item(i)]),
         "theirs: INSERT + COMMIT inline (their synchronous=FULL)": lambda i: sync(
@@ -211,10 +221,8 @@ async def main(size: int, rounds: int, calls: int, parts: bool) -> None:
                     tail = [0.0, 0.0]
                     for session, slot in pairs:
                         base = size + r * calls
-                        add[slot] = await timed(
-                            calls, lambda i, s=session, b=base: s.add_items([item(b + i)])
-                        )
-                        tail[slot] = await timed(calls, lambda i, s=session: s.get_items(20))
+                        add[slot] = await timed(calls, adder(session, base))
+                        tail[slot] = await timed(calls, tailer(session))
                     results["add"].append((add[0], add[1]))
                     results["tail"].append((tail[0], tail[1]))
                 assert await ours.get_items(20) == await theirs.get_items(20)

@@ -17,7 +17,6 @@ LangChain's sync door, theirs through ``add_message``, in interleaved rounds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import uuid
@@ -41,7 +40,7 @@ from pg_writers import (
 
 from langchain_session_history import SessionChatMessageHistory
 from session_history import ChatMessage, Session, SyncSessionHistory
-from session_history.backends.postgres import drop_schema, with_schema
+from session_history.testing import drop_schema, with_schema
 
 
 @contextlib.contextmanager
@@ -57,7 +56,7 @@ def fresh_stores(url: str) -> Iterator[tuple[str, str, psycopg.Connection[tuple[
                 pass
             yield ours, table, admin
         finally:
-            asyncio.run(drop_schema(ours))
+            drop_schema(ours)
             admin.execute(f'DROP TABLE IF EXISTS "{table}"')
 
 

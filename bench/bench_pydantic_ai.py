@@ -172,7 +172,7 @@ async def main() -> None:
         async with SessionHistory(config) as store:
             report("SQLite", await measure(store, Path(directory), made, profile))
         if args.postgres:
-            from session_history.backends.postgres import drop_schema, with_schema
+            from session_history.testing import drop_schema, with_schema
 
             url = with_schema(args.postgres, f"bench_{uuid.uuid4().hex[:8]}")
             try:
@@ -180,7 +180,7 @@ async def main() -> None:
                     out = await measure(store, Path(directory), made, None)
                 report("PostgreSQL", out, io=False)
             finally:
-                await drop_schema(url)
+                drop_schema(url)  # blocking: fine in a benchmark
     if profile is not None:
         print()
         pstats.Stats(profile).sort_stats("cumulative").print_stats(25)

@@ -47,10 +47,10 @@ async def measure(url: str, label: str, changes: list[str]) -> None:
 
             async def setup(conn: object) -> list[int]:
                 for change in changes:
-                    await conn.execute(change.format(s=backend._s))  # type: ignore[attr-defined,union-attr]
+                    await conn.execute(change.format(s=f'"{schema}"'))  # type: ignore[attr-defined]
                 return [await conn.fetchval("SELECT pg_backend_pid()")]  # type: ignore[attr-defined]
 
-            pids = await backend._run(setup)  # type: ignore[union-attr]
+            pids = await backend._db.write(setup)  # type: ignore[attr-defined]
             message = [ChatMessage(role="user", content=TEXT)]
             before, began = cpu_seconds(pids), time.perf_counter()
             for _ in range(APPENDS):
