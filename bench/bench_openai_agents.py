@@ -81,12 +81,12 @@ async def timed(calls: int, fn: Callable[[int], Awaitable[object]]) -> float:
 
 def adder(session: Any, base: int) -> Callable[[int], Awaitable[object]]:
     """One ``add_items`` of one item per call, numbered from ``base``."""
-    return lambda i: session.add_items([item(base + i)])  # type: ignore[no-any-return]
+    return lambda i: session.add_items([item(base + i)])
 
 
 def tailer(session: Any) -> Callable[[int], Awaitable[object]]:
     """One ``get_items(limit=20)`` per call."""
-    return lambda i: session.get_items(20)  # type: ignore[no-any-return]
+    return lambda i: session.get_items(20)
 
 
 async def fill(session: Any, n: int) -> None:
