@@ -6,7 +6,15 @@ import asyncio
 import multiprocessing
 from pathlib import Path
 
-from session_history import ChatMessage, HistoryConfig, SessionHistory, SyncSessionHistory
+import pytest
+
+from session_history import (
+    ChatMessage,
+    HistoryConfig,
+    SessionHistory,
+    SessionNotFoundError,
+    SyncSessionHistory,
+)
 
 from .helpers import session
 
@@ -143,3 +151,87 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) ->
     for p in processes:
         p.join(timeout=120)
     assert [p.exitcode for p in processes] == [0] * 4
+
+
+# -- SQLite: group commit, and the blocking door's own path -------------------------------------
+
+
+@pytest.mark.session_history(backends=["sqlite"])
+async def test_concurrent_writes_share_commits_and_a_failing_one_fails_alone(
+    session_history: SessionHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_history._backends.sqlite.connection import SQLiteConnection
+
+    groups: list[int] = []
+    run_group = SQLiteConnection._run_group
+
+    def counting(self: SQLiteConnection, jobs: list[object]) -> None:
+        groups.append(len(jobs))
+        run_group(self, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SQLiteConnection, "_run_group", counting)
+    await session_history.create_session(session("shared"))
+    calls = [
+        session_history.append_messages(
+            "missing" if i == 25 else "shared", [ChatMessage(role="user", content=str(i))]
+        )
+        for i in range(50)
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, Exception)] == [25]
+    assert isinstance(results[25], SessionNotFoundError)
+    assert groups and max(groups) > 1, "no writes were grouped into one commit"
+    stored = sorted(int(m.content or "") for m in await session_history.load_messages("shared"))
+    assert stored == [i for i in range(50) if i != 25]
+    summary = await session_history.get_summary("shared")
+    assert summary is not None and summary.message_count == 49
+
+
+@pytest.mark.session_history(backends=["sqlite"])
+def test_the_blocking_door_reaches_sqlite_without_the_background_loop(
+    session_history_sync: SyncSessionHistory,
+) -> None:
+    """A blocking call hands its transaction straight to the database's thread: it completes
+    while the background loop is busy (it would wait for it, were it handed over there)."""
+    import threading
+
+    from session_history._background import background_loop
+
+    busy = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        release.wait(30)
+
+    background_loop().call_soon_threadsafe(hold)
+    assert busy.wait(10)
+    try:
+        session_history_sync.create_session(session("s"))
+        session_history_sync.append_messages("s", [ChatMessage(role="user", content="x")])
+        assert session_history_sync.get_summary("s").message_count == 1  # type: ignore[union-attr]
+    finally:
+        release.set()
+
+
+@pytest.mark.session_history(backends=["sqlite"])
+async def test_a_write_cancelled_before_it_ran_is_not_done(session_history: SessionHistory) -> None:
+    await session_history.create_session(session("s"))
+    writes = [
+        asyncio.ensure_future(
+            session_history.append_messages("s", [ChatMessage(role="user", content=str(i))])
+        )
+        for i in range(200)
+    ]
+    await asyncio.sleep(0)  # all queued on the database's thread
+    for task in writes[100:]:
+        task.cancel()
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    done = [i for i, r in enumerate(results) if r is None]
+    cancelled = [i for i, r in enumerate(results) if isinstance(r, asyncio.CancelledError)]
+    assert set(done) | set(cancelled) == set(range(200))
+    stored = {int(m.content or "") for m in await session_history.load_messages("s")}
+    # What was acknowledged is stored; of what was cancelled, only writes already running are.
+    assert set(done) <= stored and stored <= set(range(200))
+    summary = await session_history.get_summary("s")
+    assert summary is not None and summary.message_count == len(stored)

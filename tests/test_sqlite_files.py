@@ -91,12 +91,20 @@ def test_a_duplicate_migration_name_is_an_error() -> None:
 
 
 def test_aiosqlite_still_runs_functions_on_its_worker_thread() -> None:
-    """The backend hands whole transactions to aiosqlite's private ``Connection._execute`` and
-    makes its worker thread a daemon; this fails first if an aiosqlite release changes either."""
-    assert callable(getattr(aiosqlite.Connection, "_execute", None))
+    """The backend queues whole transactions on aiosqlite's private worker queue
+    (``Connection._tx``, entries ``(future or None, function)``) and makes its worker thread a
+    daemon; this fails first if an aiosqlite release changes either."""
+    import queue
+
     connection = aiosqlite.connect(":memory:")
     assert isinstance(connection._thread, threading.Thread)
     assert not connection._thread.is_alive()
+    assert isinstance(connection._tx, queue.SimpleQueue)
+    ran = threading.Event()
+    connection._tx.put_nowait((None, ran.set))
+    connection._thread.start()
+    assert ran.wait(10)
+    connection.stop()
 
 
 def test_a_script_that_never_closes_its_store_still_exits(tmp_path: Path) -> None:

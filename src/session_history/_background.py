@@ -1,4 +1,5 @@
-"""The background event loop and :func:`run_sync`: how blocking code calls async code.
+"""The background event loop, :func:`run_sync`, and the blocking driver: how blocking code calls
+async code.
 
 One event loop runs in a daemon thread, shared by the whole process and started on first use.
 The blocking doors (:class:`~session_history.SyncSessionHistory`, the integrations' sync methods)
@@ -11,18 +12,38 @@ loop is running alike (that loop waits; nothing deadlocks). Backends whose drive
 connections to a loop (asyncpg's pool) keep them here, so that blocking calls, which already run
 here, reach them without a second hand-off.
 
+The store's own blocking door (:class:`~session_history.SyncSessionHistory`) goes one step
+further with :func:`drive`: it runs the store's coroutine in the calling thread itself, with no
+event loop, in *blocking mode* (a context variable). In that mode the few places where the store
+waits go through :func:`wait` and :func:`elsewhere`, which block the thread instead of suspending
+the coroutine: a SQLite operation is handed straight to the database's worker thread
+and waited for on a ``concurrent.futures.Future`` (two thread switches, not four), while what
+needs a loop (opening a driver, a PostgreSQL call, an ``async def`` hook) is run on the background
+loop and waited for there. So the coroutine runs to its end in one step, and both doors still share
+one implementation.
+
 This module imports nothing of ours: the store, its blocking door and the backends all stand on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import ParamSpec, TypeVar
 
-__all__ = ["background_loop", "iterate_sync", "run_sync"]
+__all__ = [
+    "background_loop",
+    "blocking",
+    "drive",
+    "elsewhere",
+    "iterate_sync",
+    "run_sync",
+    "wait",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -82,6 +103,73 @@ def run_sync(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
         RuntimeError: called from the background loop itself (an ``async def`` hook making a
             blocking call), which would wait on itself forever.
     """
+    return _on_background(_call(fn, *args, **kwargs))
+
+
+def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, each step on the background loop."""
+    while True:
+        try:
+            yield run_sync(iterator.__anext__)
+        except StopAsyncIteration:
+            return
+
+
+_BLOCKING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "session_history_blocking", default=False
+)
+
+
+def blocking() -> bool:
+    """Whether the code running now was driven by :func:`drive` (and so must not suspend)."""
+    return _BLOCKING.get()
+
+
+async def wait(future: concurrent.futures.Future[T]) -> T:
+    """The result of a thread's work: blocking for it in blocking mode, else awaiting it."""
+    if _BLOCKING.get():
+        return future.result()
+    return await asyncio.wrap_future(future)
+
+
+async def elsewhere(coro: Coroutine[object, object, T]) -> T:
+    """Await ``coro``, which needs an event loop: here in async code; in blocking mode on the
+    background loop (not in blocking mode there), the caller's thread waiting for it."""
+    if not _BLOCKING.get():
+        return await coro
+    return _on_background(_unblocked(coro))
+
+
+async def _unblocked(coro: Coroutine[object, object, T]) -> T:
+    _BLOCKING.set(False)  # in this task's own copy of the context
+    return await coro
+
+
+def drive(fn: Callable[P, Coroutine[object, object, T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run the store's coroutine ``fn(*args, **kwargs)`` to its end in this thread, in blocking
+    mode: its waits block this thread (see the module docstring), so it never suspends.
+
+    Raises:
+        RuntimeError: the coroutine suspended anyway (it awaited something that is not the
+            store's), which is a bug of ours: use :func:`run_sync` for such coroutines.
+    """
+    _refuse_on_background()
+    context = contextvars.copy_context()
+    context.run(_BLOCKING.set, True)
+    coro = context.run(fn, *args, **kwargs)
+    try:
+        context.run(coro.send, None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coro.close()
+    raise RuntimeError(
+        f"{getattr(fn, '__qualname__', fn)!r} suspended in blocking mode; run it with run_sync"
+    )
+
+
+def _refuse_on_background() -> asyncio.AbstractEventLoop:
+    """The background loop, unless this thread is its own (which would wait on itself)."""
     loop = _LOOP.loop()
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -92,19 +180,19 @@ def run_sync(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
             "a blocking session-history call was made from the session-history background loop "
             "itself, which would wait on itself forever; await the async method instead"
         )
-    future = asyncio.run_coroutine_threadsafe(_call(fn, *args, **kwargs), loop)
+    return loop
+
+
+def _on_background(coro: Coroutine[object, object, T]) -> T:
+    try:
+        loop = _refuse_on_background()
+    except RuntimeError:
+        coro.close()
+        raise
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
     try:
         return future.result()
     except BaseException:
         # Interrupted while waiting (KeyboardInterrupt): do not leave the call running behind.
         future.cancel()
         raise
-
-
-def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
-    """Iterate an async iterator from synchronous code, each step on the background loop."""
-    while True:
-        try:
-            yield run_sync(iterator.__anext__)
-        except StopAsyncIteration:
-            return

@@ -8,7 +8,6 @@ after each write commits; pruning follows the config. The storage itself is a ba
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import threading
 import warnings
@@ -20,6 +19,7 @@ from typing import Self
 import pluggy
 
 from ._backends import Backend, ListQuery, open_backend
+from ._background import wait
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
 from ._jsonl import import_lines
@@ -98,7 +98,7 @@ class SessionHistory:
             if opening is None:
                 opening = self._opening = concurrent.futures.Future()
         if not first:
-            await asyncio.wrap_future(opening)
+            await wait(opening)
             return self
         try:
             await self._backend.open()

@@ -7,13 +7,14 @@ test or an application can register plugins on one store without touching anothe
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Literal
 
 import pluggy
 from pluggy import HookImpl
 
 from . import hookspecs
+from ._background import elsewhere
 from ._errors import HookError
 from ._models import ChatMessage, SessionSummary
 
@@ -59,7 +60,8 @@ async def call_hook(caller: pluggy.HookCaller, **kwargs: object) -> None:
         try:
             result = impl.function(*(kwargs[arg] for arg in impl.argnames))
             if inspect.isawaitable(result):
-                await result
+                # On the caller's loop; from a blocking door, on the background loop.
+                await elsewhere(_awaited(result))
         except Exception as exc:  # noqa: BLE001 - any plugin error is reported as HookError
             failed = failed or impl
             errors.append(exc)
@@ -128,3 +130,7 @@ class Hooks:
         await call_hook(
             self._hook.session_history_deleted, history=self._history, session_id=session_id
         )
+
+
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable

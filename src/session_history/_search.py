@@ -115,10 +115,12 @@ def search_key(text: str) -> str:
 
 
 def search_text(message: ChatMessage) -> str:
-    """What a message is found by: its content, reasoning, and tool calls' names and arguments."""
+    """What a message is found by: its content, reasoning, and tool calls' names and arguments
+    (as compact JSON). SQLite makes the same text in SQL from the stored body (``message_text``,
+    see ``_backends/sqlite/index.py``); PostgreSQL stores this one."""
     parts = [message.content or "", message.reasoning or ""]
     for call in message.tool_calls or []:
-        parts += [call.name, json.dumps(call.arguments, ensure_ascii=False)]
+        parts += [call.name, json.dumps(call.arguments, ensure_ascii=False, separators=(",", ":"))]
     return " ".join(part for part in parts if part)
 
 

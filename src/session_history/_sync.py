@@ -1,23 +1,24 @@
 """The blocking door: :class:`SyncSessionHistory`, for scripts and synchronous code.
 
 It holds no logic of its own: each method runs the coroutine of the same name of a
-:class:`~session_history.SessionHistory` on the shared background loop and waits for the result
-(:func:`~session_history._background.run_sync`), so both doors share one implementation. A call
-works from plain code and from a thread whose event loop is running alike, because the store keeps
-no state bound to an event loop.
+:class:`~session_history.SessionHistory` to its end in the calling thread, in blocking mode
+(:func:`~session_history._background.drive`): a SQLite operation goes straight to the database's
+worker thread and back, anything that needs an event loop runs on the shared background loop. So
+both doors share one implementation, and a call works from plain code and from a thread whose
+event loop is running alike, because the store keeps no state bound to an event loop.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import ParamSpec, Self, TypeVar
 
 import pluggy
 
-from ._background import iterate_sync, run_sync
+from ._background import drive, iterate_sync
 from ._config import HistoryConfig
 from ._errors import StoreClosedError
 from ._history import SessionHistory
@@ -49,7 +50,7 @@ class SyncSessionHistory:
     ) -> None:
         self.history = SessionHistory(config, plugins=plugins)
         """The asynchronous history behind this door (hooks receive it as ``history``)."""
-        run_sync(self.history.open)
+        drive(self.history.open)
         self._open = True
 
     @classmethod
@@ -60,7 +61,7 @@ class SyncSessionHistory:
         """
         door = cls.__new__(cls)
         door.history = history
-        run_sync(history.open)
+        drive(history.open)
         door._open = True
         return door
 
@@ -80,7 +81,7 @@ class SyncSessionHistory:
         """Close the database. Safe to call more than once."""
         if self._open:
             self._open = False
-            run_sync(self.history.close)
+            drive(self.history.close)
 
     @property
     def is_open(self) -> bool:
@@ -111,10 +112,12 @@ class SyncSessionHistory:
     def __repr__(self) -> str:
         return f"<SyncSessionHistory {self.history!r}>"
 
-    def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    def _call(
+        self, fn: Callable[P, Coroutine[object, object, T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         if not self.is_open:
             raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
-        return run_sync(fn, *args, **kwargs)
+        return drive(fn, *args, **kwargs)
 
     # -- the thin doors: one line each onto SessionHistory -----------------------------------
 

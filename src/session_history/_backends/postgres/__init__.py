@@ -33,7 +33,7 @@ from ..base import (
     PruneResult,
     SaveResult,
 )
-from ..shared import DollarParams, list_sql, message_rows, prune_rules
+from ..shared import DollarParams, list_sql, prune_rules
 from . import reads, search, transfer, writes
 from .connection import PostgresConnection, ident
 from .reads import SUMMARY_JSON
@@ -70,11 +70,11 @@ class PostgresBackend:
     async def create_session(
         self, session: Session, *, want_summary: bool
     ) -> SessionSummary | None:
-        row, columns = SessionRow.of(session), MessageColumns.of(message_rows(session.messages))
+        row, columns = SessionRow.of(session), MessageColumns.of(session.messages)
         return await self._db.write(writes.create, row, columns, want_summary)
 
     async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
-        row, columns = SessionRow.of(session), MessageColumns.of(message_rows(session.messages))
+        row, columns = SessionRow.of(session), MessageColumns.of(session.messages)
         return await self._db.write(writes.save, row, columns, session.messages, want_summary)
 
     async def append_messages(
@@ -86,12 +86,12 @@ class PostgresBackend:
         create: Session | None,
         want_summary: bool,
     ) -> AppendResult:
-        columns = MessageColumns.of(message_rows(messages))
+        columns = MessageColumns.of(messages)
         turns, tool_calls = message_counts(messages)
         usage_json = usage.model_dump_json() if usage is not None else None
         first = None
         if create is not None:
-            first = (SessionRow.of(create), MessageColumns.of(message_rows(create.messages)))
+            first = (SessionRow.of(create), MessageColumns.of(create.messages))
         return await self._db.write(
             writes.append, session_id, columns, turns, tool_calls, usage_json, first, want_summary
         )
@@ -154,7 +154,7 @@ class PostgresBackend:
             (
                 session,
                 SessionRow.of(session, session.updated_at),
-                MessageColumns.of(message_rows(session.messages)),
+                MessageColumns.of(session.messages),
             )
             for session in sessions
         ]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from ..._background import elsewhere
 from ..._errors import ConnectionLostError, DatabaseError, InvalidQueryError, SessionHistoryError
 from ..._urls import redact_url, scrub, split_schema, url_problem
 from ..shared import read_only_refusal, store_closed
@@ -79,10 +80,13 @@ class PostgresConnection:
         if self._open:
             return
         driver()
-        await self._loop_pool(upgrade)
+        await elsewhere(self._loop_pool(upgrade))
         self._open = True
 
     async def close(self) -> None:
+        await elsewhere(self._close())
+
+    async def _close(self) -> None:
         """Close every pool: this loop's now; a pool of another running loop on that loop, as
         soon as it runs (waiting for it could deadlock a thread that waits for us); a pool of a
         loop that is not running when its loop shuts down (:meth:`LoopPool.watch_loop`)."""
@@ -177,8 +181,9 @@ class PostgresConnection:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``fn(connection, *args, **kwargs)``, which only reads, on this loop's pool."""
-        return await self._call(False, await self._loop_pool(), fn, *args, **kwargs)
+        """Run ``fn(connection, *args, **kwargs)``, which only reads, on this loop's pool (in
+        blocking mode, the background loop's)."""
+        return await elsewhere(self._call(False, fn, *args, **kwargs))
 
     async def write(
         self,
@@ -192,12 +197,11 @@ class PostgresConnection:
         read-only."""
         if self.read_only and self._open:
             raise read_only_refusal(self.location)
-        return await self._call(True, await self._loop_pool(), fn, *args, **kwargs)
+        return await elsewhere(self._call(True, fn, *args, **kwargs))
 
     async def _call(
         self,
         writing: bool,
-        pool: LoopPool,
         fn: Callable[Concatenate[Conn, P], Awaitable[T]],
         /,
         *args: P.args,
@@ -205,6 +209,7 @@ class PostgresConnection:
     ) -> T:
         import asyncpg
 
+        pool = await self._loop_pool()
         try:
             conn = await pool.take()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

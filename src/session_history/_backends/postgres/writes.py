@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from ..._codec import MESSAGES, json_array
 from ..._errors import InvalidQueryError, SessionExistsError, SessionNotFoundError
 from ..._models import ChatMessage, Session, SessionSummary, message_counts
-from ..._search import search_key
+from ..._search import search_key, search_text
 from ..base import AppendResult, PopResult, PruneResult, SaveResult
-from ..shared import MessageRow, PruneRule
+from ..shared import PruneRule, message_rows
 from .reads import SUMMARY_JSON, stored_bodies, summaries, summary
 
 if TYPE_CHECKING:
@@ -167,9 +167,10 @@ class MessageColumns:
     """What the ``tsvector`` is made of: the text's tokens (see ``_search.search_key``)."""
 
     @classmethod
-    def of(cls, rows: Sequence[MessageRow]) -> MessageColumns:
+    def of(cls, messages: Sequence[ChatMessage]) -> MessageColumns:
+        rows = message_rows(messages)
         # Text columns cannot hold U+0000: the searchable copies read it as a space.
-        texts = [row.text.replace("\x00", " ") for row in rows]
+        texts = [search_text(message).replace("\x00", " ") for message in messages]
         return cls(
             [row.role for row in rows],
             [row.body for row in rows],

@@ -1,9 +1,10 @@
 """The SQLite backend: one file, WAL mode, one aiosqlite connection.
 
-Split by concern: :mod:`.connection` (opening the file, the hand-off to the worker thread),
-:mod:`.schema` and :mod:`.reference` (migrations), :mod:`.writes`, :mod:`.reads`,
-:mod:`.search` (search and statistics) and :mod:`.transfer` (export and import). Each operation is
-a plain ``sqlite3`` function run on the worker thread as one transaction; this class prepares its
+Split by concern: :mod:`.files` (the file before SQLite sees it, and driver errors said plainly),
+:mod:`.connection` (the hand-off to the worker thread, group commit), :mod:`.schema` and
+:mod:`.reference` (migrations), :mod:`.writes`, :mod:`.reads`, :mod:`.index` (the deferred
+search index), :mod:`.search` (search and statistics) and :mod:`.transfer` (export and import).
+Each operation is a plain ``sqlite3`` function run on the worker thread; this class prepares its
 arguments (message JSON, bound parameters) on the caller's side and hands it over.
 """
 
@@ -21,19 +22,12 @@ from ..._models import (
     Session,
     SessionSummary,
     Usage,
+    message_counts,
 )
 from ..._search import Term, fts5_query
-from ..base import (
-    AppendResult,
-    ExportBatch,
-    ImportOutcome,
-    ListQuery,
-    PopResult,
-    PruneResult,
-    SaveResult,
-)
+from ..base import AppendResult, ImportOutcome, ListQuery, PruneResult, SaveResult
 from ..shared import QmarkParams, list_sql, message_rows, prune_rules
-from . import reads, search, transfer, writes
+from . import index, reads, search, transfer, writes
 from .connection import SQLiteConnection
 from .schema import upgrade
 
@@ -45,33 +39,43 @@ class SQLiteBackend:
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._db = SQLiteConnection(self.path, busy_timeout=busy_timeout, read_only=read_only)
+        self._db = SQLiteConnection(
+            self.path,
+            busy_timeout=busy_timeout,
+            read_only=read_only,
+            after_writes=index.catch_up_if_due,
+        )
         self.location = self._db.location
 
     async def open(self) -> None:
         await self._db.open()
         try:
             await upgrade(self._db)
+            await self._db.maintain(writes.register)
         except BaseException:
             await self._db.close()
             raise
 
     async def close(self) -> None:
-        await self._db.close()
+        """Close, after bringing the search index up to date (so the next search, in any
+        process, finds it so)."""
+        try:
+            if not self._db.read_only:
+                await self._db.maintain(index.catch_up)
+        finally:
+            await self._db.close()
 
     # -- writes ------------------------------------------------------------------------------
 
     async def create_session(
         self, session: Session, *, want_summary: bool
     ) -> SessionSummary | None:
-        return await self._db.write(
-            writes.create, session, message_rows(session.messages), want_summary
-        )
+        rows = message_rows(session.messages)
+        return await self._db.write(writes.create, session, rows, want_summary)
 
     async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
-        return await self._db.write(
-            writes.save, session, message_rows(session.messages), want_summary
-        )
+        rows = message_rows(session.messages)
+        return await self._db.write(writes.save, session, rows, want_summary)
 
     async def append_messages(
         self,
@@ -82,17 +86,16 @@ class SQLiteBackend:
         create: Session | None,
         want_summary: bool,
     ) -> AppendResult:
-        rows = message_rows(messages)
+        turns, tool_calls = message_counts(messages)
         first = (create, message_rows(create.messages)) if create is not None else None
+        usage_json = usage.model_dump_json() if usage is not None else None
+        rows = message_rows(messages)
         return await self._db.write(
-            writes.append, session_id, messages, rows, usage, first, want_summary
+            writes.append, session_id, rows, turns, tool_calls, usage_json, first, want_summary
         )
 
-    async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
-        return await self._db.write(writes.pop, session_id, n, want_summary)
-
-    async def delete_session(self, session_id: str) -> bool:
-        return await self._db.write(writes.delete, session_id)
+    pop_messages = SQLiteConnection.writing(writes.pop)
+    delete_session = SQLiteConnection.writing(writes.delete)
 
     async def prune(
         self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
@@ -103,24 +106,18 @@ class SQLiteBackend:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def load_session(self, session_id: str) -> Session | None:
-        return await self._db.read(reads.load, session_id)
-
-    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
-        return await self._db.read(reads.load_messages, session_id, last)
-
-    async def get_summary(self, session_id: str) -> SessionSummary | None:
-        return await self._db.read(reads.get_summary, session_id)
+    load_session = SQLiteConnection.reading(reads.load)
+    load_messages = SQLiteConnection.reading(reads.load_messages)
+    get_summary = SQLiteConnection.reading(reads.get_summary)
+    session_count = SQLiteConnection.reading(reads.count)
+    export_batch = SQLiteConnection.reading(transfer.export_batch)
 
     async def list_sessions(self, query: ListQuery) -> list[SessionSummary]:
         p = QmarkParams()
         sql = list_sql(query, select="summary", table="sessions", p=p)
         return await self._db.read(reads.select_summaries, sql, p.values)
 
-    async def session_count(self) -> int:
-        return await self._db.read(reads.count)
-
-    # -- search, stats, export and import ------------------------------------------------------
+    # -- search, stats and import -----------------------------------------------------------
 
     async def search(
         self,
@@ -130,18 +127,12 @@ class SQLiteBackend:
         limit: int,
         highlight: tuple[str, str],
     ) -> list[SearchHit]:
-        params: list[object] = [highlight[0], highlight[1], fts5_query(terms)]
-        if agent_name is not None:
-            params.append(agent_name)
-        params.append(limit)
-        return await self._db.read(search.search, search.search_sql(agent_name), params)
+        query = search.Query(fts5_query(terms), agent_name, limit, highlight, self._db.read_only)
+        return await self._db.read(search.search, query)
 
     async def stats(self) -> HistoryStats:
         stats = await self._db.read(search.stats)
         return stats.model_copy(update={"size_bytes": search.file_size(self.path)})
-
-    async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
-        return await self._db.read(transfer.export_batch, cursor, limit)
 
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool

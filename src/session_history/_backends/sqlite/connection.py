@@ -1,14 +1,22 @@
-"""The SQLite connection: opening the file safely, and handing work to its worker thread.
+"""The SQLite connection: one aiosqlite connection, and the one door to its worker thread.
 
 aiosqlite owns a worker thread that executes, one at a time, the functions queued to it. Each
-operation of this backend is a plain ``sqlite3`` function -- a whole transaction, ``BEGIN
-IMMEDIATE`` to ``COMMIT`` -- handed to that thread in one piece (:meth:`SQLiteConnection.run`).
-That gives us, without any lock:
+operation of this backend is a plain ``sqlite3`` function -- a whole transaction -- handed to that
+thread in one piece, as a *job* whose result arrives on a ``concurrent.futures.Future``: an async
+caller awaits it on its own loop, a blocking caller (in blocking mode, see ``_background``) waits
+for it in its own thread. That gives us, without any lock held across an await:
 
-* atomicity between tasks sharing the connection: no other task's statement can land inside our
-  transaction, because the thread runs nothing else until the function returns;
+* atomicity between callers sharing the connection: no other caller's statement can land inside
+  a transaction, because the thread runs nothing else until the job returns;
 * one hand-off per operation instead of one per statement (each costs tens of microseconds);
-* no event-loop-bound state, so the same store serves calls from several event loops.
+* no event-loop-bound state, so the same store serves calls from any loop and any thread.
+
+**Group commit.** Writes are not queued one by one: a write joins a list of pending writes, and
+one *drain* job on the worker thread takes all that are pending when it starts. When several are
+waiting (concurrent writers), the drain runs them in one transaction, each inside a savepoint of
+its own -- a write that fails is rolled back alone -- and commits once; every caller hears of its
+write only after that commit. A lone write runs as its own transaction. Under load this saves one
+commit per write; idle, it costs nothing.
 
 Between processes, ``BEGIN IMMEDIATE`` takes the write lock up front and the busy timeout makes
 a second writer wait for it, so concurrent appends queue instead of failing or losing rows.
@@ -16,32 +24,49 @@ a second writer wait for it, so concurrent appends queue instead of failing or l
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, Generic, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
 
-from ..._errors import DatabaseError, InvalidQueryError, NotADatabaseError, SessionHistoryError
+from ..._background import elsewhere, wait
+from ..._errors import DatabaseError, InvalidQueryError, SessionHistoryError
 from ..shared import read_only_refusal, store_closed
+from .files import prepare_file, sqlite_error
 
-__all__ = ["SQLITE_HEADER", "SQLiteConnection", "atomic", "snapshot", "sqlite_error"]
+__all__ = ["SQLiteConnection", "atomic", "snapshot"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 @contextlib.contextmanager
 def atomic(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction. IMMEDIATE takes the write lock at BEGIN, so a transaction never
-    fails half-way because another process wrote first (a DEFERRED one could, with SQLITE_BUSY
-    that no busy timeout retries)."""
+    """One write transaction, or, inside a drain's transaction, one savepoint of it.
+
+    IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way because
+    another process wrote first (a DEFERRED one could, with SQLITE_BUSY that no busy timeout
+    retries). A savepoint rolls back alone, leaving the other writes of the group as they were.
+    """
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT job")
+        try:
+            yield
+            conn.execute("RELEASE job")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            raise
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -62,15 +87,47 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-class SQLiteConnection:
-    """One aiosqlite connection to one file, and the one door to its worker thread."""
+@dataclass(slots=True)
+class _Job(Generic[T]):
+    """One operation for the worker thread, and where its result goes."""
 
-    def __init__(self, path: Path, *, busy_timeout: float, read_only: bool = False) -> None:
+    run: Callable[[sqlite3.Connection], T]
+    writing: bool
+    future: concurrent.futures.Future[T]
+
+
+class _Backend(Protocol):
+    """What a backend method made by :meth:`SQLiteConnection.reading` stands on."""
+
+    @property
+    def _db(self) -> SQLiteConnection: ...
+
+
+class SQLiteConnection:
+    """One aiosqlite connection to one file, and the one door to its worker thread.
+
+    Args:
+        after_writes: Called on the worker thread after each drain committed (the search
+            index's upkeep, see ``index.py``), with the connection; its errors are its own.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float,
+        read_only: bool = False,
+        after_writes: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         self.path = path
         self.location = str(path)
         self.busy_timeout_ms = int(busy_timeout * 1000)
         self.read_only = read_only
+        self._after_writes = after_writes
         self._conn: aiosqlite.Connection | None = None
+        self._lock = threading.Lock()
+        self._pending: list[_Job[object]] = []
+        self._draining = False
 
     async def open(self) -> None:
         """Connect, creating the file when missing (unless read-only); the caller migrates it
@@ -82,6 +139,11 @@ class SQLiteConnection:
         like any other, so reading changes nothing on disk.
         """
         prepare_file(self.path, read_only=self.read_only)
+        self._conn = await elsewhere(self._connect())
+        if self.read_only:
+            await self.read(lambda db: db.execute("PRAGMA query_only = 1").close())
+
+    async def _connect(self) -> aiosqlite.Connection:
         if self.read_only:
             uri = "file:" + quote(os.fsencode(self.path.absolute())) + "?mode=rw"
             conn = aiosqlite.connect(uri, uri=True, isolation_level=None)
@@ -95,20 +157,19 @@ class SQLiteConnection:
         if worker is not None:
             worker.daemon = True
         try:
-            await conn
+            return await conn
         except sqlite3.Error as exc:
             raise DatabaseError(
                 f"cannot open {self.path}: {exc}; check the path and its permissions",
                 path=self.path,
             ) from exc
-        self._conn = conn
-        if self.read_only:
-            await self.read(lambda db: db.execute("PRAGMA query_only = 1").close())
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            await conn.close()
+            await elsewhere(conn.close())
+
+    # -- the door ---------------------------------------------------------------------------
 
     async def read(
         self,
@@ -118,7 +179,7 @@ class SQLiteConnection:
         **kwargs: P.kwargs,
     ) -> T:
         """Run ``fn(connection, *args, **kwargs)``, which only reads, on the worker thread."""
-        return await self._run(False, fn, *args, **kwargs)
+        return await wait(self._submit(False, lambda db: fn(db, *args, **kwargs)))
 
     async def write(
         self,
@@ -127,140 +188,149 @@ class SQLiteConnection:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``fn(connection, *args, **kwargs)``, one write transaction, on the worker
-        thread. Refused before the hand-off when the store is read-only."""
+        """Run ``fn(connection, *args, **kwargs)``, one write (its own transaction, or a
+        savepoint of a group's: see ``atomic``), on the worker thread. Refused before the
+        hand-off when the store is read-only."""
         if self.read_only and self._conn is not None:
             raise read_only_refusal(self.location)
-        return await self._run(True, fn, *args, **kwargs)
+        return await wait(self._submit(True, lambda db: fn(db, *args, **kwargs)))
 
-    async def _run(
+    async def maintain(
         self,
-        writing: bool,
         fn: Callable[Concatenate[sqlite3.Connection, P], T],
         /,
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """One hand-off to the worker thread.
+        """Run ``fn(connection, *args, **kwargs)`` on the worker thread as it is, outside any
+        transaction of ours: for migrations and settings (``PRAGMA journal_mode``), which manage
+        their own."""
+        return await wait(self._submit(False, lambda db: fn(db, *args, **kwargs)))
 
-        ``Connection._execute`` is how every public aiosqlite method reaches the worker thread;
-        it is not public API, so the dependency is pinned below aiosqlite's next minor version
-        and ``tests/test_sqlite_files.py`` checks that it is still there.
-        """
+    @staticmethod
+    def reading(
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+    ) -> Callable[Concatenate[_Backend, P], Coroutine[object, object, T]]:
+        """A backend method that hands its arguments to ``fn`` through :meth:`read`."""
+
+        async def method(backend: _Backend, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await backend._db.read(fn, *args, **kwargs)
+
+        return method
+
+    @staticmethod
+    def writing(
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+    ) -> Callable[Concatenate[_Backend, P], Coroutine[object, object, T]]:
+        """A backend method that hands its arguments to ``fn`` through :meth:`write`."""
+
+        async def method(backend: _Backend, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await backend._db.write(fn, *args, **kwargs)
+
+        return method
+
+    def _submit(
+        self, writing: bool, run: Callable[[sqlite3.Connection], T]
+    ) -> concurrent.futures.Future[T]:
         conn = self._conn
         if conn is None:
             raise store_closed(self.location)
+        job = _Job(run, writing, concurrent.futures.Future())
+        if not writing:
+            _post(conn, lambda: self._run_alone(job))
+            return job.future
+        with self._lock:
+            self._pending.append(job)  # type: ignore[arg-type]
+            if self._draining:
+                return job.future  # the drain already queued takes it
+            self._draining = True
+        _post(conn, self._drain)
+        return job.future
+
+    # -- on the worker thread ---------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        conn = self._conn
+        assert conn is not None
+        return conn._conn
+
+    def _run_alone(self, job: _Job[T], *, started: bool = False) -> None:
+        if not started and not job.future.set_running_or_notify_cancel():
+            return  # cancelled before it started: nothing was done
         try:
-            result: T = await conn._execute(fn, conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
-        except SessionHistoryError:
-            raise
-        except sqlite3.Error as exc:
-            raise sqlite_error(exc, self.path, writing, self.busy_timeout_ms) from exc
-        except UnicodeEncodeError as exc:
+            job.future.set_result(job.run(self._db()))
+        except BaseException as exc:  # noqa: BLE001 - delivered to the caller, as it is
+            job.future.set_exception(self._error(exc, job.writing))
+
+    def _drain(self) -> None:
+        """Run every pending write: one alone, several in one transaction."""
+        with self._lock:
+            jobs, self._pending = self._pending, []
+            self._draining = False
+        # A write cancelled before it started is not done at all.
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        if len(jobs) == 1:
+            self._run_alone(jobs[0], started=True)
+        elif jobs:
+            self._run_group(jobs)
+        if jobs and self._after_writes is not None:
+            # Upkeep (the search index) in a transaction of its own: if it fails, the writes
+            # stay committed and the next upkeep does the work.
+            with contextlib.suppress(sqlite3.Error, SessionHistoryError):
+                self._after_writes(self._db())
+
+    def _run_group(self, jobs: list[_Job[object]]) -> None:
+        db = self._db()
+        outcomes: list[tuple[bool, object]] = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                try:
+                    outcomes.append((True, job.run(db)))  # its atomic() is a savepoint
+                except Exception as exc:
+                    if not db.in_transaction:
+                        raise  # SQLite rolled the whole group back: every write failed
+                    outcomes.append((False, self._error(exc, True)))
+            db.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - every caller of the group hears of it
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            error = self._error(exc, True)
+            for job in jobs:
+                job.future.set_exception(error)
+            return
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            if ok:
+                job.future.set_result(value)
+            else:
+                assert isinstance(value, BaseException)
+                job.future.set_exception(value)
+
+    def _error(self, exc: BaseException, writing: bool) -> BaseException:
+        """What the caller is told: our own errors as they are, the driver's said plainly."""
+        if isinstance(exc, SessionHistoryError) or not isinstance(exc, Exception):
+            return exc
+        if isinstance(exc, sqlite3.Error):
+            error: BaseException = sqlite_error(exc, self.path, writing, self.busy_timeout_ms)
+        elif isinstance(exc, UnicodeEncodeError):
             # Text with lone surrogates (bytes decoded with surrogateescape) has no UTF-8 form.
-            raise InvalidQueryError(
+            error = InvalidQueryError(
                 f"a value given for {self.path} is not valid Unicode text ({exc.reason} at "
                 f"position {exc.start}); nothing was {'written' if writing else 'read'}. Pass "
                 "text decoded from UTF-8."
-            ) from exc
-        return result
+            )
+        else:
+            return exc
+        error.__cause__ = exc
+        return error
 
 
-_READ_ONLY_NAMES = ("SQLITE_READONLY", "SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_DBMOVED")
+def _post(conn: aiosqlite.Connection, fn: Callable[[], object]) -> None:
+    """Queue ``fn`` on aiosqlite's worker thread, with no event loop involved.
 
-
-def sqlite_error(
-    exc: sqlite3.Error, path: Path, writing: bool, busy_timeout_ms: int
-) -> DatabaseError:
-    """What a driver error means for the person who called: said as it is, and what to do."""
-    name = getattr(exc, "sqlite_errorname", "")
-    nothing = " Nothing was written." if writing else " The file was not changed."
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc):
-        return DatabaseError(
-            f"{path} stayed locked by another writer for longer than the busy timeout "
-            f"({busy_timeout_ms} ms).{nothing} Try again, or raise HistoryConfig.busy_timeout.",
-            path=path,
-        )
-    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT_"):
-        return NotADatabaseError(
-            f"{path} is not a readable SQLite database ({exc}); it may be damaged, or another "
-            f"kind of file.{nothing}",
-            path=path,
-        )
-    if name.startswith(("SQLITE_READONLY_", "SQLITE_CANTOPEN")) and name not in _READ_ONLY_NAMES:
-        # SQLite keeps a WAL database's journal in two files beside it, made on first use,
-        # even to read: a directory it cannot write is the usual cause, never a damaged file.
-        directory = path.parent
-        why = (
-            f"the directory {directory} is not writable by this user"
-            if not os.access(directory, os.W_OK)
-            else f"they could not be made or opened in {directory}"
-        )
-        return DatabaseError(
-            f"cannot use {path}: SQLite keeps its journal in {path.name}-wal and "
-            f"{path.name}-shm beside the database, even to read it, and {why} ({exc}).{nothing} "
-            "Make the directory writable, or copy the database to a place that is.",
-            path=path,
-        )
-    if name in _READ_ONLY_NAMES:
-        return DatabaseError(
-            f"{path} cannot be written by this user ({exc}).{nothing} Make the file writable, "
-            "or open it with HistoryConfig(read_only=True) to read it.",
-            path=path,
-        )
-    return DatabaseError(f"{path}: {exc}.{nothing}", path=path)
-
-
-def prepare_file(path: Path, *, read_only: bool = False) -> None:
-    """Check the path before SQLite sees it, and create a new file private to its owner (never
-    when read-only: then the file must be there, and be a database already)."""
-    if path.is_dir():
-        raise DatabaseError(
-            f"{path} is a directory; give the path of a database file inside it, such as "
-            f"{path / 'history.db'}",
-            path=path,
-        )
-    if path.exists():
-        with contextlib.suppress(OSError), path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
-            if header and header != SQLITE_HEADER:
-                raise NotADatabaseError(
-                    f"{path} is not an SQLite database; give the path of a session-history "
-                    "database or of a file that does not exist yet. The file was not changed.",
-                    path=path,
-                )
-            if not header and read_only:
-                raise NotADatabaseError(
-                    f"{path} is empty (0 bytes): no session-history database yet, and a "
-                    "read-only history does not make one. The file was not changed.",
-                    path=path,
-                )
-        return
-    if read_only:
-        raise DatabaseError(
-            f"no database at {path}, and a read-only history does not create one; check the "
-            "path, or record sessions there first",
-            path=path,
-        )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseError(
-            f"cannot create {path}: {path.parent} is not a directory that can be made "
-            f"({exc.strerror}); choose another location (HistoryConfig.db_path, --db or "
-            "$SESSION_HISTORY_DB)",
-            path=path,
-        ) from exc
-    try:
-        # Conversations are private: the file (and the -wal/-shm files SQLite derives from
-        # its mode) is readable and writable by its owner only.
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-    except FileExistsError:
-        pass  # another process created it first: fine, it is checked on open
-    except OSError as exc:
-        raise DatabaseError(
-            f"cannot create {path}: {exc.strerror}; choose a writable location "
-            "(HistoryConfig.db_path, --db or $SESSION_HISTORY_DB)",
-            path=path,
-        ) from exc
+    ``Connection._tx`` is the queue every aiosqlite method reaches the worker through; it is not
+    public API, so the dependency is pinned below aiosqlite's next minor version and
+    ``tests/test_sqlite_files.py`` checks that it is still there. A ``None`` future tells the
+    worker that the result is delivered by ``fn`` itself.
+    """
+    conn._tx.put_nowait((None, fn))

@@ -8,10 +8,10 @@ Layout (after every migration):
 ``messages``
     one row per message: ``(session_pk, seq)`` is the explicit order within a session, ``body``
     the message as JSON. Appending inserts rows; it never rewrites what is stored.
-``messages_fts``
-    an FTS5 index of each message's searchable text (content, reasoning, tool-call names and
-    arguments), rowid = ``messages.id``, kept in step by the store inside every write's
-    transaction.
+``messages_fts``, ``message_text``, ``search_index_state``, ``search_index_removals``
+    the search index: an FTS5 index of each message's searchable text (content, reasoning,
+    tool-call names and arguments; the view ``message_text`` makes it from the body), rowid =
+    ``messages.id``, kept *deferred*: see ``index.py`` for when it is brought up to date.
 ``_session_history_migrations``
     the names of the applied migrations (see :mod:`session_history.migrations`).
 
@@ -29,6 +29,7 @@ from ..._models import ChatMessage, utc_now
 from ..._search import search_text
 from ..shared import format_ts, migrate
 from .connection import SQLiteConnection, atomic
+from .index import TEXT
 from .reference import REFERENCE_TABLE, import_reference_table, reimport_reference_table
 
 __all__ = ["MIGRATIONS_TABLE", "migrations", "upgrade"]
@@ -113,6 +114,47 @@ def m003_full_text_search(conn: sqlite3.Connection) -> None:
     )
 
 
+@migrations
+def m004_deferred_search_index(conn: sqlite3.Connection) -> None:
+    """The search index kept deferred (see ``index.py``): message ids never reused
+    (``AUTOINCREMENT``, so the table is rebuilt with its rows and ids), the searchable text a view
+    made from each body, an external-content index of that view (no second copy of the text), and
+    the watermark up to which it is built. The index is built by the first catch-up."""
+    conn.execute(
+        """
+        CREATE TABLE messages_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_pk INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (session_pk, seq)
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO messages_v4 (id, session_pk, seq, role, body) "
+        "SELECT id, session_pk, seq, role, body FROM messages ORDER BY id"
+    )
+    conn.execute("DROP TABLE messages_fts")
+    conn.execute("DROP TABLE messages")
+    conn.execute("ALTER TABLE messages_v4 RENAME TO messages")
+    conn.execute(
+        f"CREATE VIEW message_text (id, session_pk, seq, text) AS "
+        f"SELECT id, session_pk, seq, {TEXT} FROM messages"
+    )
+    conn.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(text, content = 'message_text', "
+        "content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    conn.execute(
+        "CREATE TABLE search_index_state (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), "
+        "indexed_to INTEGER NOT NULL, rebuild INTEGER NOT NULL)"
+    )
+    conn.execute("INSERT INTO search_index_state VALUES (1, 0, 0)")
+    conn.execute("CREATE TABLE search_index_removals (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+
+
 async def upgrade(connection: SQLiteConnection) -> None:
     """Check that the file is ours and not newer than this code, apply the outstanding
     migrations, import rows the reference design's program wrote since, then set how the file is
@@ -139,7 +181,7 @@ async def upgrade(connection: SQLiteConnection) -> None:
             )
         await connection.write(_reimport)
     if not read_only:
-        await connection.write(_keep_file)
+        await connection.maintain(_keep_file)
 
 
 def _inspect(

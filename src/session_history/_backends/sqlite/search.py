@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..._codec import HITS, json_array
 from ..._errors import InvalidQueryError
 from ..._models import HistoryStats, SearchHit
 from .connection import snapshot
+from .index import catch_up, index_pending
 
-__all__ = ["file_size", "search", "search_sql", "stats"]
+__all__ = ["Query", "file_size", "search", "stats"]
 
 TOTALS = """
     SELECT count(*), coalesce(sum(message_count), 0), coalesce(sum(turn_count), 0),
@@ -40,30 +41,78 @@ TOTAL_KEYS = (
 )
 
 
-def search_sql(agent_name: str | None) -> str:
-    """Parameters: the two highlight marks, the FTS5 query, the agent (if given), the limit."""
-    agent = "AND s.agent_name = ?" if agent_name is not None else ""
-    return f"""
-        SELECT json_object(
-            'session_id', s.session_id, 'seq', m.seq, 'role', m.role,
-            'snippet', snippet(messages_fts, 0, ?, ?, '…', 16),
-            'rank', -bm25(messages_fts), 'agent_name', s.agent_name, 'model', s.model)
-        FROM messages_fts
-        JOIN messages AS m ON m.id = messages_fts.rowid
-        JOIN sessions AS s ON s.pk = m.session_pk
-        WHERE messages_fts MATCH ? {agent}
-        ORDER BY bm25(messages_fts), s.session_id, m.seq
-        LIMIT ?
-    """
+@dataclass(frozen=True)
+class Query:
+    """A search as the worker thread runs it."""
+
+    match: str
+    """The FTS5 query (``_search.fts5_query``)."""
+    agent_name: str | None
+    limit: int
+    highlight: tuple[str, str]
+    read_only: bool
+    """A read-only store cannot bring the index up to date; it indexes what waits apart."""
 
 
-def search(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[SearchHit]:
+# Rank first, then make snippets for the hits kept: a snippet costs far more than a rank, and a
+# common word matches thousands of messages of which a search keeps twenty. ``{table}`` is the
+# index as the FROM clause names it, ``{name}`` as FTS5's functions and MATCH name it.
+_RANKED = """
+    SELECT f.rowid, bm25({name}) AS score, '{name}' AS source, s.session_id, m.seq
+    FROM {table} AS f
+    JOIN messages AS m ON m.id = f.rowid
+    JOIN sessions AS s ON s.pk = m.session_pk
+    WHERE {name} MATCH ? {agent}
+"""
+_SNIPPETS = (
+    "SELECT rowid, snippet({name}, 0, ?, ?, '…', 16) FROM {table} "
+    "WHERE {name} MATCH ? AND rowid IN ({ids})"
+)
+_HIT = """
+    SELECT json_object('session_id', s.session_id, 'seq', m.seq, 'role', m.role,
+        'snippet', ?, 'rank', ?, 'agent_name', s.agent_name, 'model', s.model)
+    FROM messages AS m JOIN sessions AS s ON s.pk = m.session_pk WHERE m.id = ?
+"""
+_INDEXES = {"messages_fts": "messages_fts", "pending_fts": "temp.pending_fts"}
+
+
+def search(conn: sqlite3.Connection, query: Query) -> list[SearchHit]:
+    """The best hits, best first, with every committed message searchable."""
     try:
-        rows = conn.execute(sql, params).fetchall()
+        if query.read_only:
+            index_pending(conn)
+            return _search(conn, query, ["messages_fts", "pending_fts"])
+        catch_up(conn)
+        return _search(conn, query, ["messages_fts"])
     except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc):
+            raise
         # Terms are quoted, so this is rare (an index-level limit); still the user's query.
         raise InvalidQueryError(f"the search query could not be run: {exc}") from exc
-    return HITS.validate_json(json_array(text for (text,) in rows))
+
+
+def _search(conn: sqlite3.Connection, query: Query, names: list[str]) -> list[SearchHit]:
+    agent = "AND s.agent_name = ?" if query.agent_name is not None else ""
+    per_index = (query.match, query.agent_name) if query.agent_name is not None else (query.match,)
+    union = " UNION ALL ".join(
+        _RANKED.format(name=name, table=_INDEXES[name], agent=agent) for name in names
+    )
+    ranked = conn.execute(
+        f"SELECT * FROM ({union}) ORDER BY score, session_id, seq LIMIT ?",
+        (*(per_index * len(names)), query.limit),
+    ).fetchall()
+    snippets: dict[tuple[str, int], str] = {}
+    for name in names:
+        ids = [rowid for rowid, _, source, _, _ in ranked if source == name]
+        if ids:
+            sql = _SNIPPETS.format(name=name, table=_INDEXES[name], ids=",".join("?" * len(ids)))
+            for rowid, snippet in conn.execute(sql, (*query.highlight, query.match, *ids)):
+                snippets[name, rowid] = snippet
+    hits = [
+        conn.execute(_HIT, (snippets.get((source, rowid), ""), -score, rowid)).fetchone()[0]
+        for rowid, score, source, _, _ in ranked
+    ]
+    return HITS.validate_json(json_array(hits))
 
 
 def stats(conn: sqlite3.Connection) -> HistoryStats:

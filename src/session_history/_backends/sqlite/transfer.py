@@ -16,8 +16,9 @@ from ..._models import ExportedSession
 from ..base import ExportBatch, ImportOutcome
 from ..shared import MessageRow, same_bodies, same_fields
 from .connection import atomic, snapshot
+from .index import unindex
 from .reads import summary
-from .writes import insert_session, stored_bodies, unindex
+from .writes import insert_session, stored_bodies
 
 __all__ = ["export_batch", "import_sessions"]
 

@@ -1,9 +1,10 @@
-"""Writes on SQLite: each function is one whole transaction, run on the worker thread.
+"""Writes on SQLite: each function is one write transaction (or a savepoint of a group's, see
+``connection.atomic``), run on the worker thread.
 
-Messages arrive as :class:`~session_history._backends.shared.MessageRow` (body JSON and search
-text made before the hand-off), so the worker thread spends its time in SQLite only. The search
-index (``messages_fts``, rowid = ``messages.id``) is written in the same transaction as the rows
-it indexes, and entries are removed before the rows they index.
+Messages arrive as :class:`~session_history._backends.shared.MessageRow` (body JSON made before
+the hand-off), so the worker thread spends its time in SQLite only. Writes do not touch the search
+index, which catches up in bulk (``index.py``); a write that deletes messages first keeps what the
+index needs to forget them (:func:`~.index.unindex`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from datetime import datetime
 
 from ..._codec import MESSAGES, json_array
 from ..._errors import SessionExistsError, SessionNotFoundError
-from ..._models import ChatMessage, Session, SessionSummary, Usage, message_counts, utc_now
+from ..._models import Session, SessionSummary, Usage, message_counts
 from ..base import AppendResult, PopResult, PruneResult, SaveResult
-from ..shared import MessageRow, PruneRule, format_ts
+from ..shared import MessageRow, PruneRule, format_ts, now_ts
 from .connection import atomic, snapshot
+from .index import rebuild_later, unindex
 from .reads import summaries, summary
 
 __all__ = [
@@ -28,9 +30,9 @@ __all__ = [
     "insert_session",
     "pop",
     "prune",
+    "register",
     "save",
     "stored_bodies",
-    "unindex",
 ]
 
 INSERT_SESSION = """
@@ -38,12 +40,15 @@ INSERT_SESSION = """
         message_count, turn_count, tool_call_count, usage, metadata)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-INSERT_MESSAGE = "INSERT INTO messages (id, session_pk, seq, role, body) VALUES (?, ?, ?, ?, ?)"
-INSERT_INDEX = "INSERT INTO messages_fts (rowid, text) VALUES (?, ?)"
-UPDATE_AFTER_APPEND = """
-    UPDATE sessions SET message_count = ?, turn_count = turn_count + ?,
-        tool_call_count = tool_call_count + ?, updated_at = max(updated_at, ?), usage = ?
-    WHERE pk = ?
+INSERT_MESSAGE = "INSERT INTO messages (session_pk, seq, role, body) VALUES (?, ?, ?, ?)"
+# One statement finds the session, takes its next sequence numbers and updates its summary: the
+# first appended message takes the count as it was (RETURNING gives the row as updated).
+APPEND = """
+    UPDATE sessions SET message_count = message_count + ?1, turn_count = turn_count + ?2,
+        tool_call_count = tool_call_count + ?3, updated_at = max(updated_at, ?4),
+        usage = CASE WHEN ?5 IS NULL THEN usage ELSE add_usage(usage, ?5) END
+    WHERE session_id = ?6
+    RETURNING pk, message_count - ?1
 """
 UPDATE_AFTER_SAVE = """
     UPDATE sessions SET agent_name = ?, model = ?, started_at = COALESCE(?, started_at),
@@ -58,33 +63,31 @@ UPDATE_AFTER_POP = """
 """
 
 
-def _ts(value: datetime | None) -> str | None:
-    return format_ts(value) if value is not None else None
+def add_usage(stored: str | None, added: str) -> str:
+    """``add_usage(usage, ?)`` in SQL: token usage added as :meth:`Usage.__add__` adds it."""
+    if stored is None:
+        return added
+    return (Usage.model_validate_json(stored) + Usage.model_validate_json(added)).model_dump_json()
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Give the connection the SQL functions the writes use."""
+    conn.create_function("add_usage", 2, add_usage, deterministic=True)
 
 
 def _insert_messages(
     conn: sqlite3.Connection, session_pk: int, first_seq: int, rows: Sequence[MessageRow]
 ) -> None:
-    """Insert messages and index them for search, in the caller's transaction.
-
-    Ids are given explicitly (the writer holds the write lock, so max(id) cannot move), which
-    lets the index rows be inserted with one executemany too.
-    """
-    if not rows:
-        return
-    (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
+    """Insert messages in order from sequence number ``first_seq``, in the caller's
+    transaction (their ids are SQLite's, never reused)."""
     conn.executemany(
         INSERT_MESSAGE,
-        [(top + 1 + i, session_pk, first_seq + i, r.role, r.body) for i, r in enumerate(rows)],
+        [(session_pk, first_seq + i, row.role, row.body) for i, row in enumerate(rows)],
     )
-    conn.executemany(INSERT_INDEX, [(top + 1 + i, r.text) for i, r in enumerate(rows)])
 
 
-def unindex(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> None:
-    """Remove the messages selected by ``where`` from the search index, before they go."""
-    conn.execute(
-        f"DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE {where})", params
-    )
+def _ts(value: datetime | None) -> str | None:
+    return format_ts(value) if value is not None else None
 
 
 def insert_session(
@@ -94,7 +97,7 @@ def insert_session(
     updated_at: datetime | None = None,
 ) -> int:
     """Insert a session row and its messages; returns the row's key."""
-    now = format_ts(utc_now())
+    now = now_ts()
     turns, tool_calls = message_counts(session.messages)
     cursor = conn.execute(
         INSERT_SESSION,
@@ -176,7 +179,7 @@ def save(
                 session.agent_name,
                 session.model,
                 _ts(session.started_at),
-                format_ts(utc_now()),
+                now_ts(),
                 _ts(session.ended_at),
                 len(session.messages),
                 turns,
@@ -192,31 +195,24 @@ def save(
 def append(
     conn: sqlite3.Connection,
     session_id: str,
-    messages: Sequence[ChatMessage],
     rows: Sequence[MessageRow],
-    usage: Usage | None,
+    turns: int,
+    tool_calls: int,
+    usage: str | None,
     create: tuple[Session, Sequence[MessageRow]] | None,
     want_summary: bool,
 ) -> AppendResult:
-    turns, tool_calls = message_counts(messages)
     with atomic(conn):
-        row = conn.execute(
-            "SELECT pk, message_count, usage FROM sessions WHERE session_id = ?", (session_id,)
+        found = conn.execute(
+            APPEND, (len(rows), turns, tool_calls, now_ts(), usage, session_id)
         ).fetchone()
-        if row is None:
+        if found is None:
             if create is None:
                 raise SessionNotFoundError(session_id)
             pk = insert_session(conn, *create)
             return AppendResult(summary(conn, pk) if want_summary else None, True)
-        pk, count, stored_usage = row
-        _insert_messages(conn, pk, count, rows)
-        if usage is not None:
-            total = Usage.model_validate_json(stored_usage) + usage if stored_usage else usage
-            stored_usage = total.model_dump_json()
-        conn.execute(
-            UPDATE_AFTER_APPEND,
-            (count + len(rows), turns, tool_calls, format_ts(utc_now()), stored_usage, pk),
-        )
+        pk, first_seq = found
+        _insert_messages(conn, pk, first_seq, rows)
         return AppendResult(summary(conn, pk) if want_summary else None, False)
 
 
@@ -238,7 +234,7 @@ def pop(conn: sqlite3.Connection, session_id: str, n: int, want_summary: bool) -
         unindex(conn, "session_pk = ? AND seq >= ?", (pk, first))
         conn.execute("DELETE FROM messages WHERE session_pk = ? AND seq >= ?", (pk, first))
         turns, tool_calls = message_counts(popped)
-        conn.execute(UPDATE_AFTER_POP, (first, turns, tool_calls, format_ts(utc_now()), pk))
+        conn.execute(UPDATE_AFTER_POP, (first, turns, tool_calls, now_ts(), pk))
         return PopResult(popped, summary(conn, pk) if want_summary else None)
 
 
@@ -262,6 +258,16 @@ def prune(conn: sqlite3.Connection, rules: Sequence[PruneRule], dry_run: bool) -
             results.append(PruneResult(rule.reason, summaries(text for (text,) in rows)))
             if not dry_run:
                 chosen = f"SELECT pk FROM sessions {rule.selection}"
-                unindex(conn, f"session_pk IN ({chosen})", rule.params)
+                if _most_of_the_index(conn, results[-1].pruned):
+                    rebuild_later(conn)
+                else:
+                    unindex(conn, f"session_pk IN ({chosen})", tuple(rule.params))
                 conn.execute(f"DELETE FROM sessions WHERE pk IN ({chosen})", rule.params)
     return results
+
+
+def _most_of_the_index(conn: sqlite3.Connection, going: Sequence[SessionSummary]) -> bool:
+    """Whether deleting ``going`` removes most messages: then the index is rebuilt from what
+    stays rather than told of each removal."""
+    (total,) = conn.execute("SELECT coalesce(sum(message_count), 0) FROM sessions").fetchone()
+    return 2 * sum(summary.message_count for summary in going) > int(total)
