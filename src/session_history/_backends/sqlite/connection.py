@@ -42,10 +42,14 @@ from ..._errors import DatabaseError, InvalidQueryError, SessionHistoryError
 from ..shared import read_only_refusal, store_closed
 from .files import prepare_file, sqlite_error
 
-__all__ = ["SQLiteConnection", "atomic", "snapshot"]
+__all__ = ["UPKEEP_EVERY", "SQLiteConnection", "atomic", "snapshot"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+UPKEEP_EVERY = 16
+"""Drains between two calls of ``after_writes``: its check costs a query, worth making now and
+then rather than after every write."""
 
 
 @contextlib.contextmanager
@@ -107,8 +111,9 @@ class SQLiteConnection:
     """One aiosqlite connection to one file, and the one door to its worker thread.
 
     Args:
-        after_writes: Called on the worker thread after each drain committed (the search
-            index's upkeep, see ``index.py``), with the connection; its errors are its own.
+        after_writes: Called on the worker thread after every :data:`UPKEEP_EVERY`-th drain
+            (the search index's upkeep, see ``index.py``), with the connection; its errors are
+            its own.
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class SQLiteConnection:
         self._lock = threading.Lock()
         self._pending: list[_Job[object]] = []
         self._draining = False
+        self._drains = 0
 
     async def open(self) -> None:
         """Connect, creating the file when missing (unless read-only); the caller migrates it
@@ -273,7 +279,8 @@ class SQLiteConnection:
             self._run_alone(jobs[0], started=True)
         elif jobs:
             self._run_group(jobs)
-        if jobs and self._after_writes is not None:
+        self._drains += 1
+        if self._after_writes is not None and self._drains % UPKEEP_EVERY == 0:
             # Upkeep (the search index) in a transaction of its own: if it fails, the writes
             # stay committed and the next upkeep does the work.
             with contextlib.suppress(sqlite3.Error, SessionHistoryError):

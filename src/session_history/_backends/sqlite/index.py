@@ -7,8 +7,10 @@ cost about as much as the write itself. Instead (schema ``m004``):
   (content, reasoning, tool-call names and arguments). ``messages_fts`` indexes that view as its
   *external content*, so the text is not stored twice.
 * ``search_index_state.indexed_to`` is the watermark: every message with an id up to it is
-  indexed. Message ids are never reused (``AUTOINCREMENT``), so a message above the watermark
-  is one not yet indexed, and one at or below it, indexed.
+  indexed, and a message above it is not yet. SQLite gives a new row the largest id plus one,
+  so ids can come back only after the largest ones were deleted: every deletion lowers the
+  watermark to the largest id left (:func:`forgotten`), so a new message that takes an old id is
+  above it too, and indexed in its turn.
 * A message deleted at or below the watermark leaves its text in ``search_index_removals``
   (FTS5 needs the old text to remove an entry of an external-content table); a deletion of most
   of the index (a large prune) sets ``rebuild`` instead, which is cheaper than removing entry by
@@ -19,7 +21,9 @@ committed message, from any process: the watermark is in the database), after a 
 :data:`THRESHOLD` messages are waiting, and when the store closes. A read-only store cannot
 write: :func:`pending_sql` indexes the waiting messages in a temporary table of its connection
 instead, searched beside the main index. Until the catch-up, a deleted message's stale entry is
-harmless: every search joins ``messages``, where it no longer is.
+harmless: every search joins ``messages``, where it no longer is, and an id given again is above
+the watermark, so its old entry is removed (from ``search_index_removals``) before the new one
+is made.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ import sqlite3
 
 from .connection import atomic
 
-__all__ = ["THRESHOLD", "catch_up", "catch_up_if_due", "index_pending", "unindex"]
+__all__ = [
+    "THRESHOLD",
+    "catch_up",
+    "catch_up_if_due",
+    "forgotten",
+    "index_pending",
+    "rebuild_later",
+    "unindex",
+]
 
 THRESHOLD = 512
 """Messages waiting for the index after which a write's drain brings it up to date."""
@@ -53,6 +65,15 @@ def unindex(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) ->
         f"message_text WHERE ({where}) AND id <= (SELECT indexed_to FROM search_index_state) "
         "AND NOT (SELECT rebuild FROM search_index_state)",
         params,
+    )
+
+
+def forgotten(conn: sqlite3.Connection) -> None:
+    """After deleting messages: lower the watermark to the largest id left, so that an id SQLite
+    gives again (the largest plus one) is one the index knows it has not seen."""
+    conn.execute(
+        "UPDATE search_index_state SET indexed_to = "
+        "min(indexed_to, (SELECT coalesce(max(id), 0) FROM messages))"
     )
 
 

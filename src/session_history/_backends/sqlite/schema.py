@@ -116,29 +116,10 @@ def m003_full_text_search(conn: sqlite3.Connection) -> None:
 
 @migrations
 def m004_deferred_search_index(conn: sqlite3.Connection) -> None:
-    """The search index kept deferred (see ``index.py``): message ids never reused
-    (``AUTOINCREMENT``, so the table is rebuilt with its rows and ids), the searchable text a view
-    made from each body, an external-content index of that view (no second copy of the text), and
-    the watermark up to which it is built. The index is built by the first catch-up."""
-    conn.execute(
-        """
-        CREATE TABLE messages_v4 (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            session_pk INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
-            seq INTEGER NOT NULL,
-            role TEXT NOT NULL,
-            body TEXT NOT NULL,
-            UNIQUE (session_pk, seq)
-        )
-        """
-    )
-    conn.execute(
-        "INSERT INTO messages_v4 (id, session_pk, seq, role, body) "
-        "SELECT id, session_pk, seq, role, body FROM messages ORDER BY id"
-    )
+    """The search index kept deferred (see ``index.py``): the searchable text a view made from
+    each body, an external-content index of that view (no second copy of the text), and the
+    watermark up to which it is built. The index is built by the first catch-up."""
     conn.execute("DROP TABLE messages_fts")
-    conn.execute("DROP TABLE messages")
-    conn.execute("ALTER TABLE messages_v4 RENAME TO messages")
     conn.execute(
         f"CREATE VIEW message_text (id, session_pk, seq, text) AS "
         f"SELECT id, session_pk, seq, {TEXT} FROM messages"

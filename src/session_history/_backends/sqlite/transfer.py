@@ -16,7 +16,7 @@ from ..._models import ExportedSession
 from ..base import ExportBatch, ImportOutcome
 from ..shared import MessageRow, same_bodies, same_fields
 from .connection import atomic, snapshot
-from .index import unindex
+from .index import forgotten, unindex
 from .reads import summary
 from .writes import insert_session, stored_bodies
 
@@ -70,6 +70,7 @@ def import_sessions(
                     continue
                 unindex(conn, "session_pk = ?", (pk,))
                 conn.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
+                forgotten(conn)
                 outcome = "replaced"
             pk = insert_session(conn, session, rows, session.updated_at)
             found = summary(conn, pk) if want_summary else None

@@ -20,7 +20,7 @@ from ..._models import Session, SessionSummary, Usage, message_counts
 from ..base import AppendResult, PopResult, PruneResult, SaveResult
 from ..shared import MessageRow, PruneRule, format_ts, now_ts
 from .connection import atomic, snapshot
-from .index import rebuild_later, unindex
+from .index import forgotten, rebuild_later, unindex
 from .reads import summaries, summary
 
 __all__ = [
@@ -79,7 +79,7 @@ def _insert_messages(
     conn: sqlite3.Connection, session_pk: int, first_seq: int, rows: Sequence[MessageRow]
 ) -> None:
     """Insert messages in order from sequence number ``first_seq``, in the caller's
-    transaction (their ids are SQLite's, never reused)."""
+    transaction (their ids are SQLite's: the largest plus one)."""
     conn.executemany(
         INSERT_MESSAGE,
         [(session_pk, first_seq + i, row.role, row.body) for i, row in enumerate(rows)],
@@ -171,6 +171,7 @@ def save(
         if keep == 0:
             unindex(conn, "session_pk = ?", (pk,))
             conn.execute("DELETE FROM messages WHERE session_pk = ?", (pk,))
+            forgotten(conn)
         _insert_messages(conn, pk, keep, rows[keep:])
         turns, tool_calls = message_counts(session.messages)
         conn.execute(
@@ -233,6 +234,7 @@ def pop(conn: sqlite3.Connection, session_id: str, n: int, want_summary: bool) -
         popped = MESSAGES.validate_json(json_array(body for (body,) in bodies))
         unindex(conn, "session_pk = ? AND seq >= ?", (pk, first))
         conn.execute("DELETE FROM messages WHERE session_pk = ? AND seq >= ?", (pk, first))
+        forgotten(conn)
         turns, tool_calls = message_counts(popped)
         conn.execute(UPDATE_AFTER_POP, (first, turns, tool_calls, now_ts(), pk))
         return PopResult(popped, summary(conn, pk) if want_summary else None)
@@ -242,6 +244,7 @@ def delete(conn: sqlite3.Connection, session_id: str) -> bool:
     with atomic(conn):
         unindex(conn, "session_pk = (SELECT pk FROM sessions WHERE session_id = ?)", (session_id,))
         deleted = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+        forgotten(conn)
         return deleted.rowcount > 0
 
 
@@ -263,6 +266,7 @@ def prune(conn: sqlite3.Connection, rules: Sequence[PruneRule], dry_run: bool) -
                 else:
                     unindex(conn, f"session_pk IN ({chosen})", tuple(rule.params))
                 conn.execute(f"DELETE FROM sessions WHERE pk IN ({chosen})", rule.params)
+                forgotten(conn)
     return results
 
 
