@@ -259,3 +259,18 @@ async def test_wrap_gives_a_blocking_door_onto_the_same_store(
     with pytest.raises(StoreClosedError):
         door.session_count()
     door.close()
+
+
+def test_a_blocking_import_of_many_batches_overlaps_and_keeps_everything(
+    session_history_sync: SyncSessionHistory,
+) -> None:
+    """More sessions than one batch: the import writes a batch while it parses the next."""
+    lines = [
+        session(f"s{i}", messages=[text("user", f"message {i}")]).model_dump_json()
+        for i in range(7)
+    ]
+    report = session_history_sync.import_jsonl(lines, batch_size=2)
+    assert (report.added, report.errors) == (7, [])
+    assert session_history_sync.session_count() == 7
+    again = session_history_sync.import_jsonl(lines, batch_size=2)
+    assert again.unchanged == 7

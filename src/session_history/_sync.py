@@ -18,7 +18,7 @@ from typing import ParamSpec, Self, TypeVar
 
 import pluggy
 
-from ._background import drive, iterate_sync
+from ._background import drive, iterate_sync, run_sync
 from ._config import HistoryConfig
 from ._errors import StoreClosedError
 from ._history import SessionHistory
@@ -234,4 +234,8 @@ class SyncSessionHistory:
 
     def import_jsonl(self, lines: Iterable[str | bytes], *, batch_size: int = 500) -> ImportReport:
         """See :meth:`SessionHistory.import_jsonl`."""
-        return self._call(self.history.import_jsonl, lines, batch_size=batch_size)
+        if not self.is_open:
+            raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
+        # On the background loop, not driven here: an import parses the next batch while the
+        # last one is written, which takes an event loop.
+        return run_sync(self.history.import_jsonl, lines, batch_size=batch_size)
