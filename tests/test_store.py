@@ -671,3 +671,26 @@ async def test_first_writers_racing_with_create_lose_nothing(
         f"{w}:{call}" for w in range(8) for call in range(10)
     )
     assert recorder.operations.count("create") == 1
+
+
+async def test_many_messages_at_once_are_stored_exactly(session_history: SessionHistory) -> None:
+    """A create or an import of many messages hands them over as one JSON array (SQLite splits
+    it again with json_each): each body must come back exactly as written."""
+    tricky = [
+        full_message(),
+        ChatMessage(role="user", content='a "quoted" \\ back\\slash \x00 nul é 😀 \u2028'),
+        ChatMessage(role="tool", tool_call_id="c", metadata={"numbers": dict(NUMBERS)}),
+    ]
+    messages = [m.model_copy(update={"id": f"m{i}"}) for i in range(4) for m in tricky]
+    await session_history.create_session(session("bulk", messages=messages))
+    loaded = await session_history.load_session("bulk")
+    assert loaded is not None and loaded.messages == messages
+    assert [m.model_dump_json() for m in loaded.messages] == [m.model_dump_json() for m in messages]
+    lines = [line async for line in session_history.export_jsonl()]
+    await session_history.delete_session("bulk")
+    report = await session_history.import_jsonl(lines)
+    assert report.added == 1
+    again = await session_history.import_jsonl(lines)
+    assert again.unchanged == 1
+    reloaded = await session_history.load_session("bulk")
+    assert reloaded is not None and reloaded.messages == messages

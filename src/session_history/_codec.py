@@ -8,7 +8,7 @@ faster than building the models in Python, and it is why these helpers work on s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
@@ -22,6 +22,7 @@ __all__ = [
     "SUMMARIES",
     "json_array",
     "message_body",
+    "messages_array",
     "with_messages",
 ]
 
@@ -39,6 +40,17 @@ def message_body(message: ChatMessage) -> str:
         raise InvalidQueryError(
             f"a {message.role.value} message cannot be stored: {exc}; fix its text before saving it"
         ) from exc
+
+
+def messages_array(messages: Sequence[ChatMessage]) -> str:
+    """The stored JSON of many messages at once, as one JSON array (one call into pydantic-core
+    instead of one per message): each element is exactly :func:`message_body`'s text."""
+    try:
+        return MESSAGES.dump_json(list(messages), exclude_defaults=True).decode()
+    except PydanticSerializationError:
+        for message in messages:
+            message_body(message)  # names the message that cannot be stored
+        raise
 
 
 def json_array(items: Iterable[str]) -> str:

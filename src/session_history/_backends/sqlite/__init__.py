@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from ..._codec import messages_array
 from ..._models import (
     ChatMessage,
     ExportedSession,
@@ -70,7 +71,7 @@ class SQLiteBackend:
     async def create_session(
         self, session: Session, *, want_summary: bool
     ) -> SessionSummary | None:
-        rows = message_rows(session.messages)
+        rows = writes.bodies_of(session.messages)
         return await self._db.write(writes.create, session, rows, want_summary)
 
     async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
@@ -137,5 +138,5 @@ class SQLiteBackend:
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool
     ) -> list[ImportOutcome]:
-        prepared = [(session, message_rows(session.messages)) for session in sessions]
+        prepared = [(session, messages_array(session.messages)) for session in sessions]
         return await self._db.write(transfer.import_sessions, prepared, want_summary)

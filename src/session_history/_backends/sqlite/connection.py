@@ -29,6 +29,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,10 @@ T = TypeVar("T")
 
 UPKEEP_EVERY = 16
 """Drains between two calls of ``after_writes``: its check costs a query, worth making now and
-then rather than after every write."""
+then rather than after every write. A long drain (an import's batch) is followed by one at once,
+so the upkeep's work overlaps with the caller preparing the next batch."""
+LONG_DRAIN = 0.005
+"""Seconds after which a drain counts as long."""
 
 
 @contextlib.contextmanager
@@ -270,6 +274,7 @@ class SQLiteConnection:
 
     def _drain(self) -> None:
         """Run every pending write: one alone, several in one transaction."""
+        started = time.perf_counter()
         with self._lock:
             jobs, self._pending = self._pending, []
             self._draining = False
@@ -280,7 +285,8 @@ class SQLiteConnection:
         elif jobs:
             self._run_group(jobs)
         self._drains += 1
-        if self._after_writes is not None and self._drains % UPKEEP_EVERY == 0:
+        long = time.perf_counter() - started > LONG_DRAIN
+        if self._after_writes is not None and (long or self._drains % UPKEEP_EVERY == 0):
             # Upkeep (the search index) in a transaction of its own: if it fails, the writes
             # stay committed and the next upkeep does the work.
             with contextlib.suppress(sqlite3.Error, SessionHistoryError):

@@ -11,10 +11,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Literal
 
-from ..._codec import with_messages
+from ..._codec import json_array, with_messages
 from ..._models import ExportedSession
 from ..base import ExportBatch, ImportOutcome
-from ..shared import MessageRow, same_bodies, same_fields
+from ..shared import same_fields
 from .connection import atomic, snapshot
 from .index import forgotten, unindex
 from .reads import summary
@@ -50,12 +50,12 @@ def export_batch(conn: sqlite3.Connection, cursor: int, limit: int) -> ExportBat
 
 def import_sessions(
     conn: sqlite3.Connection,
-    prepared: Sequence[tuple[ExportedSession, Sequence[MessageRow]]],
+    prepared: Sequence[tuple[ExportedSession, str]],
     want_summary: bool,
 ) -> list[ImportOutcome]:
     outcomes: list[ImportOutcome] = []
     with atomic(conn):
-        for session, rows in prepared:
+        for session, bodies in prepared:
             row = conn.execute(
                 f"SELECT pk, message_count, {EXPORT_JSON} FROM sessions WHERE session_id = ?",
                 (session.session_id,),
@@ -64,7 +64,7 @@ def import_sessions(
             if row is not None:
                 pk, count, head = row
                 if same_fields(head, count, session) and (
-                    count == 0 or same_bodies(stored_bodies(conn, pk), [r.body for r in rows])
+                    count == 0 or json_array(stored_bodies(conn, pk)) == bodies
                 ):
                     outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))
                     continue
@@ -72,7 +72,7 @@ def import_sessions(
                 conn.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
                 forgotten(conn)
                 outcome = "replaced"
-            pk = insert_session(conn, session, rows, session.updated_at)
+            pk = insert_session(conn, session, bodies, session.updated_at)
             found = summary(conn, pk) if want_summary else None
             outcomes.append(ImportOutcome(session.session_id, outcome, found, session.messages))
     return outcomes

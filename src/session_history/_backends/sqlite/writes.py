@@ -14,17 +14,19 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..._codec import MESSAGES, json_array
+from ..._codec import MESSAGES, json_array, messages_array
 from ..._errors import SessionExistsError, SessionNotFoundError
-from ..._models import Session, SessionSummary, Usage, message_counts
+from ..._models import ChatMessage, Session, SessionSummary, Usage, message_counts
 from ..base import AppendResult, PopResult, PruneResult, SaveResult
-from ..shared import MessageRow, PruneRule, format_ts, now_ts
+from ..shared import MessageRow, PruneRule, format_ts, message_rows, now_ts
 from .connection import atomic, snapshot
 from .index import forgotten, rebuild_later, unindex
 from .reads import summaries, summary
 
 __all__ = [
+    "Bodies",
     "append",
+    "bodies_of",
     "create",
     "delete",
     "insert_session",
@@ -75,11 +77,32 @@ def register(conn: sqlite3.Connection) -> None:
     conn.create_function("add_usage", 2, add_usage, deterministic=True)
 
 
+# Many messages in one statement: the bodies as one JSON array, which json_each splits again
+# (its ``value`` is each element's text as given, and a body is pydantic's compact JSON, so
+# each is stored exactly as made). One statement instead of one per row: each row of an
+# executemany hands the GIL back and forth with the thread preparing the next batch.
+INSERT_MESSAGES = """
+    INSERT INTO messages (session_pk, seq, role, body)
+    SELECT ?1, ?2 + key, value ->> '$.role', value FROM json_each(?3) ORDER BY key
+"""
+Bodies = Sequence[MessageRow] | str
+"""Messages as rows (a few: one ``INSERT`` each), or as one JSON array of their bodies (many,
+made by ``_codec.messages_array``: one statement for all)."""
+
+
+def bodies_of(messages: Sequence[ChatMessage]) -> Bodies:
+    """How to hand ``messages`` over: rows for a few, one array for many."""
+    return messages_array(messages) if len(messages) >= 8 else message_rows(messages)
+
+
 def _insert_messages(
-    conn: sqlite3.Connection, session_pk: int, first_seq: int, rows: Sequence[MessageRow]
+    conn: sqlite3.Connection, session_pk: int, first_seq: int, rows: Bodies
 ) -> None:
     """Insert messages in order from sequence number ``first_seq``, in the caller's
     transaction (their ids are SQLite's: the largest plus one)."""
+    if isinstance(rows, str):
+        conn.execute(INSERT_MESSAGES, (session_pk, first_seq, rows))
+        return
     conn.executemany(
         INSERT_MESSAGE,
         [(session_pk, first_seq + i, row.role, row.body) for i, row in enumerate(rows)],
@@ -93,7 +116,7 @@ def _ts(value: datetime | None) -> str | None:
 def insert_session(
     conn: sqlite3.Connection,
     session: Session,
-    rows: Sequence[MessageRow],
+    rows: Bodies,
     updated_at: datetime | None = None,
 ) -> int:
     """Insert a session row and its messages; returns the row's key."""
@@ -122,7 +145,7 @@ def insert_session(
 
 
 def create(
-    conn: sqlite3.Connection, session: Session, rows: Sequence[MessageRow], want_summary: bool
+    conn: sqlite3.Connection, session: Session, rows: Bodies, want_summary: bool
 ) -> SessionSummary | None:
     with atomic(conn):
         if conn.execute(
