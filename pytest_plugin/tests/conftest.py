@@ -9,7 +9,12 @@ ASYNCIO_INI = "[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_sco
 
 
 @pytest.fixture(autouse=True)
-def _users_ini(pytester: pytest.Pytester) -> None:
+def _users_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """Users' projects set pytest-asyncio's loop scope (unset, it warns at start-up); a test
-    that writes an ini file of its own replaces this one."""
+    that writes an ini file of its own replaces this one.
+
+    Hypothesis' pytest plugin, installed for the core's stateful test, costs about 0.8 s at the
+    start of every in-process run, and no user file here uses it: it is left out.
+    """
     pytester.makeini(ASYNCIO_INI.format(mode="strict"))
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
