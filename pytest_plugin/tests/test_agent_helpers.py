@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pytest
 
+import pytest_session_history
 from pytest_session_history import (
+    HookRecorder,
     assert_tool_calls,
     assert_usage,
     normalized_transcript,
     replay_model,
 )
-from session_history import ChatMessage, InvalidQueryError, Session
+from session_history import ChatMessage, InvalidQueryError, Session, SyncSessionHistory, ToolCall
 
 # pytester forgets the modules an in-process run imports: imported here, once, the frameworks
 # are not imported afresh (seconds each) by every run.
@@ -217,6 +219,13 @@ def test_inline_snapshot_snapshots_a_transcript(pytester: pytest.Pytester) -> No
             "'id': 'msg_2'}",
         ]
     )
+    result.stdout.fnmatch_lines(  # its report, printed before the failures
+        [
+            """*-            {"role": "assistant", "content": "Rain, take an umbrella.",*""",
+            """*+            {"role": "assistant", "content": 'Rain, take a coat.', "id":*""",
+            "These changes are not applied.",
+        ]
+    )
     assert "take an umbrella" in (pytester.path / "test_inline_case.py").read_text()
 
 
@@ -250,3 +259,81 @@ def test_replay_without_its_integration_says_what_to_install(
     assert "needs pydantic-ai-session-history" in message
     assert "pip install . ./integrations/pydantic_ai" in message
     assert "\n" not in message
+
+
+def test_tool_calls_are_paired_by_a_maximum_matching() -> None:
+    """A greedy pairing gives the pattern the first call and leaves the exact value without one
+    (agentevals would fail this); a matching finds the pairing that exists."""
+    made = [
+        ChatMessage(
+            role="assistant", tool_calls=[ToolCall(id=f"c{q}", name="s", arguments={"q": q})]
+        )
+        for q in ("a", "b")
+    ]
+    expected = [("s", {"q": re.compile(".")}), ("s", {"q": "a"})]
+    for mode in ("unordered", "subset", "superset"):
+        assert_tool_calls(made, expected, mode=mode)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match=r"1. s\(\{\"q\": \"a\"\}\) != 1. s"):
+        assert_tool_calls(made, expected)  # strict: in order, the second expectation fails
+
+
+def test_argument_values_match_as_json_does() -> None:
+    call = ToolCall(id="c", name="f", arguments={"flag": True, "n": 1, "tags": ["a", {"k": 2}]})
+    made = [ChatMessage(role="assistant", tool_calls=[call])]
+    assert_tool_calls(made, [("f", {"flag": True, "n": int, "tags": ["a", {"k": ...}]})])
+    for wrong in ({"flag": 1, "n": 1, "tags": ...}, {"flag": True, "n": True, "tags": ...}):
+        with pytest.raises(AssertionError):  # True is not 1 in JSON
+            assert_tool_calls(made, [("f", wrong)])
+    with pytest.raises(AssertionError, match=r"f\(\{\"flag\": \.\.\.\}\) != 0. f"):
+        assert_tool_calls(made, [("f", {"flag": ...})])  # a key missing is a difference
+
+
+def test_a_transcript_view_keeps_what_messages_say() -> None:
+    session = Session(
+        session_id="s",
+        agent_name="a",
+        model="m",
+        messages=[
+            ChatMessage(role="assistant", content="x", id="r1", provider_response_id="resp-9"),
+            ChatMessage(role="assistant", reasoning="y", id="r1", provider_response_id="resp-9"),
+            ChatMessage(role="tool", tool_call_id="gone", content="z", status="error"),
+            ChatMessage(role="user", content="w", name="ana"),
+        ],
+    )
+    assert normalized_transcript(session) == [
+        {"role": "assistant", "content": "x", "id": "msg_1", "response_id": "resp_1"},
+        {"role": "assistant", "reasoning": "y", "id": "msg_1", "response_id": "resp_1"},
+        {"role": "tool", "content": "z", "tool_call_id": "call_1", "status": "error"},
+        {"role": "user", "content": "w", "name": "ana"},
+    ]
+    assert normalized_transcript(session, usage=True)[-1] == {"usage": None}
+
+
+def test_the_recorder_sees_appends_and_pops_and_skips_deleted_sessions(
+    session_history_sync: SyncSessionHistory, session_history_recorder: HookRecorder
+) -> None:
+    for sid in ("a", "b", "c"):
+        session_history_sync.create_session(Session(session_id=sid, agent_name="x", model="m"))
+    session_history_sync.append_messages("b", [ChatMessage(role="user", content="hi")])
+    session_history_sync.pop_messages("b")
+    session_history_sync.delete_session("a")
+    assert session_history_recorder.session_ids == ["a", "b", "c"]
+    assert [s.session_id for s in session_history_recorder.sessions] == ["b", "c"]
+    session_history_recorder.clear()
+    assert session_history_recorder.session_ids == []
+    with pytest.raises(AssertionError, match=r"it saw 0 \(none\)"):
+        session_history_recorder.session  # noqa: B018
+
+
+def test_the_public_names_are_sorted_and_complete() -> None:
+    assert pytest_session_history.__all__ == sorted(pytest_session_history.__all__)
+    assert {
+        "assert_tool_calls",
+        "assert_transcript",
+        "assert_usage",
+        "normalized_transcript",
+        "replay_model",
+        "session_history_recorder",
+    } <= set(pytest_session_history.__all__)
+    for name in pytest_session_history.__all__:
+        assert getattr(pytest_session_history, name) is not None
