@@ -15,7 +15,7 @@ as for any streamed ``FunctionModel``; non-streamed runs report the recorded usa
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -68,8 +68,9 @@ def replay_model(session: Session, check: Check) -> FunctionModel:
             None if recorded is None else to_chat_messages(recorded),
             to_chat_messages(sent),
         )
-        # A copy: pydantic-ai sets the model name on the response it is given.
-        return dataclasses.replace(calls[index][1])
+        # A copy: pydantic-ai sets the model name on the response it is given, and the agent
+        # owns its parts from then on; the recording is replayed again by the next run.
+        return copy.deepcopy(calls[index][1])
 
     async def stream(sent: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Delta]:
         response = await respond(sent, info)
