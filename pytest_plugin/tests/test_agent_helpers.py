@@ -205,11 +205,20 @@ def test_changed_word():
 """
 
 
-def test_inline_snapshot_snapshots_a_transcript(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("ci", [False, True], ids=["locally", "in-ci"])
+def test_inline_snapshot_snapshots_a_transcript(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: bool
+) -> None:
+    """Locally inline-snapshot also reports the fix it proposes (and an error at teardown); in
+    CI it stays out of the way, and the failure is the comparison's alone."""
+    if ci:
+        monkeypatch.setenv("CI", "true")
+    else:
+        monkeypatch.delenv("CI", raising=False)
     pytester.makeini(ASYNCIO_INI)
     pytester.makepyfile(test_inline_case=INLINE_CASE)
     result = pytester.runpytest_inprocess("-W", "error", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1, errors=1)  # the error: "incorrect values"
+    result.assert_outcomes(passed=1, failed=1, errors=0 if ci else 1)
     result.stdout.fnmatch_lines(
         [
             "*test_changed_word*",
@@ -219,13 +228,15 @@ def test_inline_snapshot_snapshots_a_transcript(pytester: pytest.Pytester) -> No
             "'id': 'msg_2'}",
         ]
     )
-    result.stdout.fnmatch_lines(  # its report, printed before the failures
-        [
-            """*-            {"role": "assistant", "content": "Rain, take an umbrella.",*""",
-            """*+            {"role": "assistant", "content": 'Rain, take a coat.', "id":*""",
-            "These changes are not applied.",
-        ]
-    )
+    report = [
+        """*-            {"role": "assistant", "content": "Rain, take an umbrella.",*""",
+        """*+            {"role": "assistant", "content": 'Rain, take a coat.', "id":*""",
+        "These changes are not applied.",
+    ]
+    if ci:
+        result.stdout.no_fnmatch_line(report[-1])
+    else:
+        result.stdout.fnmatch_lines(report)  # printed before the failures
     assert "take an umbrella" in (pytester.path / "test_inline_case.py").read_text()
 
 

@@ -252,6 +252,7 @@ def test_fixtures_are_listed_with_their_docstrings(pytester: pytest.Pytester) ->
         "session_history_sync",
         "session_factory",
         "session_history_hooks",
+        "session_history_recorder",
         "langchain_chat_history",
         "session_history_template",
     ):
