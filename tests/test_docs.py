@@ -94,6 +94,8 @@ def test_a_readme_python_block_runs(block: Block, tmp_path: Path) -> None:
             "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
         )
         command = [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"]
+        # Installed for other tests, used by no README block, and about a second each to load.
+        command += ["-p", "no:hypothesispytest", "-p", "no:langsmith_plugin"]
     else:
         (tmp_path / "block.py").write_text(block.code)
         command = [sys.executable, "-W", "error", "block.py"]

@@ -252,6 +252,7 @@ def test_fixtures_are_listed_with_their_docstrings(pytester: pytest.Pytester) ->
         "session_history_sync",
         "session_factory",
         "session_history_hooks",
+        "session_history_recorder",
         "langchain_chat_history",
         "session_history_template",
     ):
@@ -363,13 +364,12 @@ def test_a_failing_assertion_shows_the_whole_diff_and_none_of_the_library(
             "*test_long.py:*: AssertionError",
             "*> *assert_transcript(",
             "E       AssertionError: the tool calls differ from the expected ones"
-            " (- expected, + actual):",
-            'E *  0. f({"i": 0})',
-            'E *  17. f({"i": 17})',
-            "E *- 18. g(...)",
-            "E *+ 18. f(...)",
-            "E *- 19. (nothing more)",
-            'E *+ 19. f({"i": 19})',
+            ' (mode="strict": the same calls in the same order):',
+            "E         expected            actual",  # side by side
+            'E         0. f({"i": 0})      0. f({"i": 0})',
+            'E         17. f({"i": 17})    17. f({"i": 17})',
+            'E         18. g(...)       != 18. f({"i": 18})',
+            'E         (nothing more)   != 19. f({"i": 19})',
         ]
     )
 

@@ -3,7 +3,9 @@
 This module is the pytest plugin (entry point ``pytest11``, named after this module so that a
 conftest's ``pytest_plugins = ["pytest_session_history"]`` names the same plugin). It adds the
 options, the ``session_history`` marker, the failure report, and the fixtures of
-:mod:`.fixtures`; the helpers are importable from here.
+:mod:`.fixtures`; the helpers are importable from here: transcripts (:mod:`.assertions`,
+:mod:`.transcript`), tool-call trajectories (:mod:`.trajectory`), token budgets
+(:mod:`.budget`) and replay models (:mod:`.replay`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Generator
 import pytest
 
 from . import backends, factories
-from .assertions import assert_tool_calls, assert_transcript
+from .assertions import assert_transcript
+from .budget import assert_usage
 from .builders import SessionFactory
 from .fixtures import (
     langchain_chat_history,
@@ -23,13 +26,17 @@ from .fixtures import (
     session_history_config,
     session_history_db,
     session_history_hooks,
+    session_history_recorder,
     session_history_sync,
     session_history_template,
 )
 from .options import add_options, keep_databases
 from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall
+from .replay import replay_model
 from .report import describe_database
 from .store import DB_KEY
+from .trajectory import assert_tool_calls
+from .transcript import normalized_transcript
 
 __all__ = [
     "DeletedCall",
@@ -40,14 +47,18 @@ __all__ = [
     "SessionFactory",
     "assert_tool_calls",
     "assert_transcript",
+    "assert_usage",
     "factories",
     "langchain_chat_history",
+    "normalized_transcript",
+    "replay_model",
     "session_factory",
     "session_history",
     "session_history_backend",
     "session_history_config",
     "session_history_db",
     "session_history_hooks",
+    "session_history_recorder",
     "session_history_sync",
     "session_history_template",
 ]

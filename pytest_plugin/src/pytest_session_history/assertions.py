@@ -8,14 +8,16 @@ line and the diff, not this module's source.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from session_history import ChatMessage, Session, ToolCall
+from session_history import ChatMessage, Session
 
-__all__ = ["assert_tool_calls", "assert_transcript"]
+from .trajectory import assert_tool_calls
+from .transcript import messages_of
+
+__all__ = ["assert_transcript"]
 
 _MISSING = "(missing)"
 _NOTHING_MORE = "(nothing more)"
@@ -25,7 +27,7 @@ def assert_transcript(
     actual: Session | Sequence[ChatMessage],
     expected: Sequence[tuple[str, Any]],
     *,
-    tool_calls: Sequence[tuple[str, dict[str, Any] | None]] | None = None,
+    tool_calls: Sequence[tuple[str, Any] | str] | None = None,
 ) -> None:
     """Assert that a transcript has exactly the expected messages, in order.
 
@@ -35,13 +37,13 @@ def assert_transcript(
             (matched with ``search``), ``None`` for a message without content, or ``...`` for
             any content.
         tool_calls: If given, the ``(name, arguments)`` of every tool call in the transcript,
-            in order; ``arguments=None`` accepts any arguments.
+            in order, as ``assert_tool_calls(..., mode="strict")`` takes them.
 
     Raises:
         AssertionError: The transcript differs; the message shows all of it, marked.
     """
     __tracebackhide__ = True
-    messages = _messages(actual)
+    messages = messages_of(actual)
     rows: list[tuple[str, str]] = []
     for index in range(max(len(messages), len(expected))):
         message = messages[index] if index < len(messages) else None
@@ -63,34 +65,6 @@ def assert_transcript(
         assert_tool_calls(messages, tool_calls)
 
 
-def assert_tool_calls(
-    actual: Session | Sequence[ChatMessage],
-    expected: Sequence[tuple[str, dict[str, Any] | None]],
-) -> None:
-    """Assert the ``(name, arguments)`` of every tool call in a transcript, in order.
-
-    Args:
-        actual: A session, or its messages.
-        expected: ``(name, arguments)`` pairs; ``arguments=None`` accepts any arguments.
-
-    Raises:
-        AssertionError: The tool calls differ; the message shows all of them, marked.
-    """
-    __tracebackhide__ = True
-    calls = [call for m in _messages(actual) for call in (m.tool_calls or [])]
-    rows: list[tuple[str, str]] = []
-    for index in range(max(len(calls), len(expected))):
-        call = calls[index] if index < len(calls) else None
-        if index >= len(expected):
-            rows.append((_NOTHING_MORE, _call_line(call.name, call.arguments) if call else ""))
-            continue
-        name, arguments = expected[index]
-        want = _call_line(name, arguments)
-        # With arguments=None any arguments match, so the actual ones are not shown either.
-        rows.append((want, _shown_call(call, arguments is None)))
-    _check("the tool calls differ from the expected ones", rows)
-
-
 def _check(title: str, rows: Sequence[tuple[str, str]]) -> None:
     """Raise with every row numbered, ``-``/``+`` marking the ones whose two sides differ."""
     __tracebackhide__ = True
@@ -105,28 +79,12 @@ def _check(title: str, rows: Sequence[tuple[str, str]]) -> None:
     raise AssertionError("\n".join(lines))
 
 
-def _messages(actual: Session | Sequence[ChatMessage]) -> list[ChatMessage]:
-    return list(actual.messages if isinstance(actual, Session) else actual)
-
-
 def _line(role: str, content: object) -> str:
     if isinstance(content, re.Pattern):
         return f"{role}: /{content.pattern}/"
     if content is Ellipsis:
         return f"{role}: ..."
     return f"{role}: {content!r}"
-
-
-def _call_line(name: str, arguments: dict[str, Any] | None) -> str:
-    if arguments is None:
-        return f"{name}(...)"
-    return f"{name}({json.dumps(arguments, sort_keys=True)})"
-
-
-def _shown_call(call: ToolCall | None, any_arguments: bool) -> str:
-    if call is None:
-        return _MISSING
-    return _call_line(call.name, None if any_arguments else call.arguments)
 
 
 def _matches(expected: object, content: str | None) -> bool:

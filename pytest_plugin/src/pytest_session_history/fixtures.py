@@ -25,6 +25,7 @@ __all__ = [
     "session_history_config",
     "session_history_db",
     "session_history_hooks",
+    "session_history_recorder",
     "session_history_sync",
     "session_history_template",
 ]
@@ -87,6 +88,16 @@ def session_history_hooks(session_history: SessionHistory) -> Iterator[HookRecor
     session_history.plugin_manager.register(recorder, name="pytest-session-history-recorder")
     yield recorder
     session_history.plugin_manager.unregister(recorder)
+
+
+@pytest.fixture
+def session_history_recorder(session_history_hooks: HookRecorder) -> HookRecorder:
+    """Every session this test's store saw, through its hooks: ``.session`` is the one an agent
+    run created (loaded as stored now; a failure if there were none or several),
+    ``.sessions`` all of them, ``.session_ids`` their ids in the order of their first write.
+    ``await .aget_session()`` and ``.aget_sessions()`` are the async doors. The same recorder
+    as ``session_history_hooks``."""
+    return session_history_hooks
 
 
 @pytest.fixture

@@ -1,0 +1,169 @@
+"""``replay_model``: a recorded session as a chat model, so an agent re-runs offline.
+
+Each framework's model lives in its integration (``<integration>.replay``), imported only when
+asked for, so this plugin depends on none of them. An integration's ``replay_model(session,
+check)`` answers each model call with the next recorded reply, and before answering calls
+``check(index, recorded_input, actual_input)`` with both inputs as ``ChatMessage``\\ s, converted
+the same way (``recorded_input`` is None when the recording has no reply left). The check is
+here, framework-neutral: it compares what the messages say (:func:`.transcript.message_view`
+without ids), and fails with the call's number and the messages, differences marked.
+
+Two allowances, both for what a recorder does not see: when the recording holds no system
+message, the system messages the agent sends are not compared (LangChain's middleware does not
+record the agent's system prompt); and an input may be the recording's last messages from a user
+message on (a run that did not carry the conversation's history, as an agent without a
+checkpointer starts each run afresh).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from session_history import ChatMessage, InvalidQueryError, Role, Session
+
+from .transcript import message_view, tool_names_of
+
+__all__ = ["FRAMEWORKS", "Framework", "ReplayCheck", "replay_model"]
+
+Framework = Literal["langchain", "openai-agents", "pydantic-ai"]
+
+FRAMEWORKS: dict[str, tuple[str, str, str]] = {
+    "langchain": (
+        "langchain_session_history.replay",
+        "langchain-session-history",
+        "pip install . ./integrations/langchain",
+    ),
+    "openai-agents": (
+        "openai_agents_session_history.replay",
+        "openai-agents-session-history",
+        "pip install . ./integrations/openai_agents",
+    ),
+    "pydantic-ai": (
+        "pydantic_ai_session_history.replay",
+        "pydantic-ai-session-history",
+        "pip install . ./integrations/pydantic_ai",
+    ),
+}
+"""framework -> (the module holding its replay model, its distribution, how to install it)."""
+
+_SHOWN = 6
+"""How many of the input's last messages a "no reply left" failure shows."""
+
+
+def replay_model(session: Session, *, framework: Framework) -> Any:
+    """A chat model of ``framework`` that answers with the session's recorded replies, in order.
+
+    ``"langchain"`` gives a ``BaseChatModel`` (with ``bind_tools``, for ``create_agent``),
+    ``"openai-agents"`` an ``agents.testing.ScriptedModel``, ``"pydantic-ai"`` a
+    ``FunctionModel``. Each reply comes back as recorded: text, tool calls with their arguments
+    and ids, reasoning where the framework has it.
+
+    Args:
+        session: The recorded session (``recorder.session``, or ``load_session(id)``).
+        framework: ``"langchain"``, ``"openai-agents"`` or ``"pydantic-ai"``.
+
+    Returns:
+        The model; a call past the last recorded reply, or whose input differs from the one
+        recorded, raises ``AssertionError`` showing the call and the difference.
+
+    Raises:
+        InvalidQueryError: An unknown framework, or its integration is not installed.
+    """
+    if framework not in FRAMEWORKS:
+        raise InvalidQueryError(
+            f"unknown framework {framework!r} for replay_model; use one of "
+            f"{', '.join(map(repr, FRAMEWORKS))}"
+        )
+    module_name, distribution, install = FRAMEWORKS[framework]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:  # the integration, or the framework it stands on
+        raise InvalidQueryError(
+            f"replay_model(framework={framework!r}) needs {distribution} and its framework, "
+            f"which are not installed ({exc}); install them from the repository root: {install}"
+        ) from exc
+    return module.replay_model(session, ReplayCheck(session))
+
+
+class ReplayCheck:
+    """Compares each model call's input with the recording's, for one session's replay."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._names = tool_names_of(session.messages)
+
+    def __call__(
+        self,
+        index: int,
+        recorded: Sequence[ChatMessage] | None,
+        actual: Sequence[ChatMessage],
+    ) -> None:
+        """Raise ``AssertionError`` unless call ``index`` (from 0) may get its recorded reply."""
+        __tracebackhide__ = True
+        names = {**self._names, **tool_names_of(actual)}
+        where = f"replay of session {self.session.session_id!r}: model call {index + 1}"
+        if recorded is None:
+            raise AssertionError(
+                "\n".join(
+                    [
+                        f"{where} asked for a reply, but the recording has only {index}; "
+                        "the agent made more model calls than when it was recorded.",
+                        f"The last recorded reply: {self._last_reply(names)}",
+                        f"The input of call {index + 1} ends with:",
+                        *(f"  {line}" for line in self._tail(actual, names)),
+                    ]
+                )
+            )
+        want = [self._line(m, names) for m in recorded]
+        got = [self._line(m, names) for m in actual]
+        if not any(m.role is Role.SYSTEM for m in recorded):
+            got = [line for m, line in zip(actual, got, strict=True) if m.role is not Role.SYSTEM]
+        if got == want or self._fresh_run(want, got, recorded):
+            return
+        first = next(
+            (i for i, (w, g) in enumerate(zip(want, got, strict=False)) if w != g),
+            min(len(want), len(got)),
+        )
+        lines = [
+            f"{where} was sent an input that differs from the recording's at message {first} "
+            "(- recorded, + actual):"
+        ]
+        for i in range(max(len(want), len(got))):
+            w = want[i] if i < len(want) else "(nothing more)"
+            g = got[i] if i < len(got) else "(nothing more)"
+            lines += [f"  {i}. {w}"] if w == g else [f"- {i}. {w}", f"+ {i}. {g}"]
+        raise AssertionError("\n".join(lines))
+
+    @staticmethod
+    def _fresh_run(want: list[str], got: list[str], recorded: Sequence[ChatMessage]) -> bool:
+        """A run that starts afresh: the input is the recording's tail, from a user message."""
+        start = len(want) - len(got)
+        return start > 0 and recorded[start].role is Role.USER and want[start:] == got
+
+    @staticmethod
+    def _line(message: ChatMessage, names: dict[str, str]) -> str:
+        view = message_view(message, names, ids=False)
+        role = view.pop("role")
+        tool = view.pop("tool", None)
+        head = f"{role} ({tool})" if tool else role
+        content = view.pop("content", None)
+        calls = view.pop("tool_calls", [])
+        parts = [repr(content)] if content is not None else []
+        parts += [f"{c['name']}({_json(c['arguments'])})" for c in calls]
+        parts += [f"{key}={value!r}" for key, value in view.items()]
+        return f"{head}: {' '.join(parts)}" if parts else head
+
+    def _last_reply(self, names: dict[str, str]) -> str:
+        replies = [m for m in self.session.messages if m.role is Role.ASSISTANT]
+        return self._line(replies[-1], names) if replies else "(none: the session has no reply)"
+
+    def _tail(self, actual: Sequence[ChatMessage], names: dict[str, str]) -> list[str]:
+        start = max(0, len(actual) - _SHOWN)
+        return [f"{i}. {self._line(actual[i], names)}" for i in range(start, len(actual))]
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
