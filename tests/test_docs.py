@@ -24,6 +24,9 @@ from session_history.cli import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NOT_RUN = re.compile(r"^<!-- not run: .+ -->$")
+RUN_ELSEWHERE = "Testing agents"
+"""The section whose test blocks ``pytest_plugin/tests/test_agent_helpers.py`` runs, under
+pytest-asyncio and anyio both: not run a third time here."""
 DOCUMENTED_WARNING = "LangChainDeprecationWarning: RunnableWithMessageHistory is deprecated"
 
 
@@ -37,13 +40,18 @@ class Block:
 def python_blocks() -> list[Block]:
     blocks: list[Block] = []
     lines = README.read_text().splitlines()
+    heading = ""
     for number, line in enumerate(lines):
+        if line.startswith("## "):
+            heading = line[3:]
         if line.strip() != "```python":
             continue
         end = lines.index("```", number + 1)
         previous = next((x for x in reversed(lines[:number]) if x.strip()), "")
         code = "\n".join(lines[number + 1 : end]) + "\n"
-        blocks.append(Block(number + 1, code, not NOT_RUN.match(previous.strip())))
+        elsewhere = heading == RUN_ELSEWHERE and "\nasync def test_" in code
+        run = not NOT_RUN.match(previous.strip()) and not elsewhere
+        blocks.append(Block(number + 1, code, run))
     return blocks
 
 
