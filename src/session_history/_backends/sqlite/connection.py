@@ -250,6 +250,7 @@ class SQLiteConnection:
             _post(conn, lambda: self._run_alone(job))
             return job.future
         with self._lock:
+            # A list of jobs of any result type: _Job is invariant in T, so mypy needs telling.
             self._pending.append(job)  # type: ignore[arg-type]
             if self._draining:
                 return job.future  # the drain already queued takes it

@@ -84,14 +84,24 @@ def rebuild_later(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM search_index_removals")
 
 
+WAITING = """
+    SELECT (SELECT coalesce(max(id), 0) FROM messages) > indexed_to OR rebuild
+        OR EXISTS (SELECT 1 FROM search_index_removals)
+    FROM search_index_state
+"""
+
+
 def catch_up(conn: sqlite3.Connection) -> None:
-    """Bring the index up to date with the messages, in one write transaction."""
+    """Bring the index up to date with the messages, in one write transaction (none at all when
+    it is, which the usual search finds with one cheap read)."""
+    if not conn.execute(WAITING).fetchone()[0]:
+        return
     with atomic(conn):
         indexed_to, rebuild = conn.execute(
             "SELECT indexed_to, rebuild FROM search_index_state"
         ).fetchone()
-        if not rebuild:
-            (removals,) = conn.execute("SELECT count(*) FROM search_index_removals").fetchone()
+        (removals,) = conn.execute("SELECT count(*) FROM search_index_removals").fetchone()
+        if removals and not rebuild:
             (live,) = conn.execute(
                 "SELECT count(*) FROM messages WHERE id <= ?", (indexed_to,)
             ).fetchone()
