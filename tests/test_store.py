@@ -694,3 +694,23 @@ async def test_many_messages_at_once_are_stored_exactly(session_history: Session
     assert again.unchanged == 1
     reloaded = await session_history.load_session("bulk")
     assert reloaded is not None and reloaded.messages == messages
+
+
+async def test_load_metadata_reads_one_key_of_each_message(session_history: SessionHistory) -> None:
+    messages = [
+        ChatMessage(role="user", content="a", metadata={"fw": {"item": [1, 2.5, None]}}),
+        ChatMessage(role="assistant", content="b"),
+        ChatMessage(role="user", content="c", metadata={"fw": "text", "other": 1}),
+        ChatMessage(role="tool", content="d", metadata={"fw": {"n": -0.0, "big": 1e308}}),
+    ]
+    await session_history.create_session(session("s", messages=messages))
+    values = await session_history.load_metadata("s", "fw")
+    assert values == [{"item": [1, 2.5, None]}, None, "text", {"n": -0.0, "big": 1e308}]
+    assert str(values[3]["n"]) == "-0.0"  # type: ignore[index,call-overload]
+    assert await session_history.load_metadata("s", "fw", last=2) == values[2:]
+    assert await session_history.load_metadata("s", "absent") == [None] * 4
+    assert await session_history.load_metadata("missing", "fw") == []
+    assert await session_history.load_metadata("s", "fw", last=0) == []
+    for bad in ("", "a.b", 'a"b', "a b"):
+        with pytest.raises(InvalidQueryError, match="metadata key"):
+            await session_history.load_metadata("s", bad)

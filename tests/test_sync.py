@@ -190,6 +190,7 @@ def _script() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
         ("load_session", ("zzz",), {}),
         ("get_summary", ("a",), {}),
         ("load_messages", ("a",), {"last": 2}),
+        ("load_metadata", ("a", "k"), {"last": 2}),
         ("pop_messages", ("a", 2), {}),
         ("pop_messages", ("zzz",), {}),
         ("list_sessions", (), {"limit": 2}),

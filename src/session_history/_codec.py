@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pydantic import TypeAdapter
+from pydantic import JsonValue, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
 from ._errors import InvalidQueryError
@@ -19,6 +19,7 @@ from ._models import ChatMessage, SearchHit, SessionSummary
 __all__ = [
     "HITS",
     "MESSAGES",
+    "METADATA",
     "SUMMARIES",
     "json_array",
     "message_body",
@@ -29,6 +30,7 @@ __all__ = [
 SUMMARIES = TypeAdapter(list[SessionSummary])
 HITS = TypeAdapter(list[SearchHit])
 MESSAGES = TypeAdapter(list[ChatMessage])
+METADATA = TypeAdapter(list[JsonValue | None])
 
 
 def message_body(message: ChatMessage) -> str:

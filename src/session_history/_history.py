@@ -9,6 +9,7 @@ after each write commits; pruning follows the config. The storage itself is a ba
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import threading
 import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import Self
 
 import pluggy
+from pydantic import JsonValue
 
 from ._backends import Backend, ListQuery, open_backend
 from ._background import wait
@@ -37,6 +39,8 @@ from ._plugins import Hooks, make_plugin_manager
 from ._search import parse_query
 
 __all__ = ["SessionHistory"]
+
+_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class SessionHistory:
@@ -295,6 +299,34 @@ class SessionHistory:
         if last == 0:
             return []
         return await backend.load_messages(session_id, last)
+
+    async def load_metadata(
+        self, session_id: str, key: str, *, last: int | None = None
+    ) -> list[JsonValue | None]:
+        """``metadata[key]`` of each of the session's messages, in order, read straight from
+        the stored JSON without building the messages: for integrations that keep their
+        framework's own form of a message there and need nothing else to load it.
+
+        Args:
+            session_id: The session to read.
+            key: The metadata key: letters, digits, ``_`` and ``-``.
+            last: Only the last this many messages, as for :meth:`load_messages`.
+
+        Returns:
+            One value per message; None where a message has no such key. ``[]`` when the
+            session is missing.
+        """
+        if not _KEY.fullmatch(key):
+            raise InvalidQueryError(
+                f"metadata key {key!r} is not one load_metadata reads; use letters, digits, "
+                "'_' and '-'"
+            )
+        if last is not None and last < 0:
+            raise InvalidQueryError(f"last must be 0 or more, not {last}")
+        backend = await self._ready()
+        if last == 0:
+            return []
+        return await backend.load_metadata(session_id, key, last)
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary (counts, usage, times) without reading its messages, or None."""

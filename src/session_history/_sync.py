@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import ParamSpec, Self, TypeVar
 
 import pluggy
+from pydantic import JsonValue
 
 from ._background import drive, iterate_sync, run_sync
 from ._config import HistoryConfig
@@ -173,6 +174,12 @@ class SyncSessionHistory:
     def load_messages(self, session_id: str, *, last: int | None = None) -> list[ChatMessage]:
         """See :meth:`SessionHistory.load_messages`."""
         return self._call(self.history.load_messages, session_id, last=last)
+
+    def load_metadata(
+        self, session_id: str, key: str, *, last: int | None = None
+    ) -> list[JsonValue | None]:
+        """See :meth:`SessionHistory.load_metadata`."""
+        return self._call(self.history.load_metadata, session_id, key, last=last)
 
     def get_summary(self, session_id: str) -> SessionSummary | None:
         """See :meth:`SessionHistory.get_summary`."""

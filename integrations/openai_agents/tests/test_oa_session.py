@@ -14,7 +14,13 @@ from agents.memory import Session as SessionProtocol
 from agents.memory import SessionSettings
 
 from openai_agents_session_history import HistorySession
-from session_history import InvalidQueryError, SessionHistory, SyncSessionHistory, hookimpl
+from session_history import (
+    ChatMessage,
+    InvalidQueryError,
+    SessionHistory,
+    SyncSessionHistory,
+    hookimpl,
+)
 
 
 def user(text: str) -> TResponseInputItem:
@@ -280,3 +286,21 @@ async def test_a_disabled_history_stores_nothing() -> None:
         assert await session.get_items(limit=3) == []
         assert await session.pop_item() is None
         await session.clear_session()
+
+
+async def test_items_the_sdk_stored_are_read_from_their_metadata_alone(
+    session: HistorySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_items reads the stored items (no ChatMessage built) unless a message of the window
+    was written outside the SDK."""
+    await session.add_items([user(f"m{i}") for i in range(5)])
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("get_items read the whole messages")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(session.history, "load_messages", refuse)
+        assert [i["content"] for i in await session.get_items(2)] == ["m3", "m4"]  # type: ignore[typeddict-item]
+        assert len(await session.get_items()) == 5
+    await session.history.append_messages("conv-1", [ChatMessage(role="user", content="x")])
+    assert [i["content"] for i in await session.get_items(2)] == ["m4", "x"]  # type: ignore[typeddict-item]

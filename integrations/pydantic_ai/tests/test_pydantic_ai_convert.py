@@ -356,3 +356,23 @@ async def test_a_disabled_history_stores_nothing_and_loads_nothing() -> None:
     pai = PydanticAIHistory(SessionHistory())
     await pai.append("s", every_message())
     assert await pai.load("s") == []
+
+
+async def test_a_session_written_here_loads_from_its_metadata_alone(
+    pai: PydanticAIHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every message carries its verbatim form: load reads just that (no ChatMessage built);
+    one message written otherwise and it reads the whole messages."""
+    await pai.append("s", every_message())
+    expected = ModelMessagesTypeAdapter.dump_json(every_message())
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load read the whole messages")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pai.history, "load_messages", refuse)
+        assert ModelMessagesTypeAdapter.dump_json(await pai.load("s")) == expected
+    await pai.history.append_messages("s", [ChatMessage(role="user", content="by hand")])
+    loaded = await pai.load("s")
+    assert ModelMessagesTypeAdapter.dump_json(loaded[: len(every_message())]) == expected
+    assert loaded[-1].parts[0].content == "by hand"  # type: ignore[union-attr]

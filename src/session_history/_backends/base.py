@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from pydantic import JsonValue
+
 from .._models import (
     ChatMessage,
     ExportedSession,
@@ -147,6 +149,13 @@ class Backend(Protocol):
     async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
         """The session's messages in order, or only its ``last`` ones (read from the end: the
         cost depends on ``last``, not on the session's length); [] when missing."""
+        ...
+
+    async def load_metadata(
+        self, session_id: str, key: str, last: int | None
+    ) -> list[JsonValue | None]:
+        """``metadata[key]`` of each message in order (or of the ``last`` ones), read without
+        building the messages; None where a message has no such key."""
         ...
 
     async def get_summary(self, session_id: str) -> SessionSummary | None: ...

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from pydantic import JsonValue
+
 from .._models import (
     ChatMessage,
     ExportedSession,
@@ -85,6 +87,11 @@ class DisabledBackend:
         return None
 
     async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
+        return []
+
+    async def load_metadata(
+        self, session_id: str, key: str, last: int | None
+    ) -> list[JsonValue | None]:
         return []
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:

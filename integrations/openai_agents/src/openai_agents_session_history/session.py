@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from agents import TResponseInputItem
 from agents import Usage as AgentsUsage
@@ -27,7 +27,7 @@ from session_history import (
     run_sync,
 )
 
-from .convert import to_chat_message, to_items, usage_of
+from .convert import ITEM_KEY, to_chat_message, to_items, usage_of
 
 __all__ = ["HistorySession", "append_or_create"]
 
@@ -170,6 +170,9 @@ class HistorySession:
         if limit is None and self.session_settings is not None:
             limit = self.session_settings.limit
         if limit is None:
+            stored = await self.history.load_metadata(self.session_id, ITEM_KEY)
+            if all(isinstance(item, dict) for item in stored):
+                return cast(list[TResponseInputItem], stored)
             messages = await self.history.load_messages(self.session_id)
             return [item for message in messages for item in to_items(message)]
         if limit < 0:
@@ -178,8 +181,12 @@ class HistorySession:
             )
         if limit == 0:
             return []
-        # A message stands for one item, except one written outside the SDK, which may stand
-        # for several or none: read a window of the last messages, and widen it if short.
+        # Usually each of the last messages holds its item: read just those (no ChatMessage
+        # built). One written outside the SDK may stand for several items or none: then read a
+        # window of the last messages, and widen it if short.
+        stored = await self.history.load_metadata(self.session_id, ITEM_KEY, last=limit)
+        if all(isinstance(item, dict) for item in stored):
+            return cast(list[TResponseInputItem], stored)
         window = limit
         while True:
             messages = await self.history.load_messages(self.session_id, last=window)

@@ -51,7 +51,7 @@ from session_history import ChatMessage, InvalidQueryError, Role
 
 from .readable import read_request, read_response
 
-__all__ = ["PYDANTIC_AI_KEY", "from_chat_messages", "to_chat_messages"]
+__all__ = ["PYDANTIC_AI_KEY", "from_chat_messages", "from_metadata", "to_chat_messages"]
 
 PYDANTIC_AI_KEY = "pydantic_ai"
 """The ``ChatMessage.metadata`` key under which a pydantic-ai message is kept."""
@@ -123,7 +123,7 @@ def from_chat_messages(messages: Sequence[ChatMessage]) -> list[ModelMessage]:
         InvalidQueryError: a stored pydantic-ai message cannot be read by this pydantic-ai
             version (it was written by a newer one, say).
     """
-    items: list[_Verbatim | list[ChatMessage]] = list(_groups(messages))
+    items = list(_groups([message.metadata.get(PYDANTIC_AI_KEY) for message in messages]))
     texts = [item.text for item in items if isinstance(item, _Verbatim)]
     verbatim: Iterator[ModelMessage] = iter(_validate(texts))
     tool_names: dict[str, str] = {}
@@ -132,34 +132,51 @@ def from_chat_messages(messages: Sequence[ChatMessage]) -> list[ModelMessage]:
     loaded: list[ModelMessage] = []
     for item in items:
         if isinstance(item, _Verbatim):
-            message = next(verbatim)
-            loaded.append(_without(message, item.dropped) if item.dropped else message)
+            loaded.append(_restored(next(verbatim), item))
         else:
-            loaded.extend(_by_role(item, tool_names))
+            loaded.extend(_by_role([messages[at] for at in item], tool_names))
     return loaded
 
 
-def _groups(messages: Sequence[ChatMessage]) -> Iterator[_Verbatim | list[ChatMessage]]:
-    """Verbatim groups, and runs of messages that have none, in order."""
-    ordinary: list[ChatMessage] = []
+def from_metadata(values: Sequence[JsonValue | None]) -> list[ModelMessage] | None:
+    """The pydantic-ai messages that the stored messages' ``metadata["pydantic_ai"]`` values
+    stand for (``SessionHistory.load_metadata``: no ``ChatMessage`` is built); None when one of
+    them has none (a message written otherwise), which only the whole messages can stand for.
+    """
+    items = list(_groups(values))
+    if any(not isinstance(item, _Verbatim) for item in items):
+        return None
+    groups = [item for item in items if isinstance(item, _Verbatim)]
+    messages = _validate([group.text for group in groups])
+    return [_restored(message, group) for message, group in zip(messages, groups, strict=True)]
+
+
+def _restored(message: ModelMessage, group: _Verbatim) -> ModelMessage:
+    return _without(message, group.dropped) if group.dropped else message
+
+
+def _groups(metas: Sequence[JsonValue | None]) -> Iterator[_Verbatim | list[int]]:
+    """Verbatim groups, and runs of messages (by position) that have none, in order;
+    ``metas`` holds each message's ``metadata["pydantic_ai"]``."""
+    ordinary: list[int] = []
     at = 0
-    while at < len(messages):
-        data = messages[at].metadata.get(PYDANTIC_AI_KEY)
+    while at < len(metas):
+        data = metas[at]
         if not (
             isinstance(data, dict)
             and isinstance(data.get("message"), str)
             and isinstance(parts := data.get("parts"), list)
             and parts
         ):
-            ordinary.append(messages[at])
+            ordinary.append(at)
             at += 1
             continue
         if ordinary:
             yield ordinary
             ordinary = []
         size = 1
-        while size < len(parts) and at + size < len(messages):
-            member = messages[at + size].metadata.get(PYDANTIC_AI_KEY)
+        while size < len(parts) and at + size < len(metas):
+            member = metas[at + size]
             if not (
                 isinstance(member, dict)
                 and "message" not in member

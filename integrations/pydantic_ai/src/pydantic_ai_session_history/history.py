@@ -24,7 +24,7 @@ from session_history import (
     run_sync,
 )
 
-from .convert import from_chat_messages, to_chat_messages
+from .convert import PYDANTIC_AI_KEY, from_chat_messages, from_metadata, to_chat_messages
 from .usage import usage_of
 
 __all__ = ["PydanticAIHistory", "RunNotRecordedWarning"]
@@ -77,6 +77,11 @@ class PydanticAIHistory:
         Raises:
             InvalidQueryError: a stored message cannot be read by this pydantic-ai version.
         """
+        # Usually every message was written here and carries its verbatim form: read just those
+        # (no ChatMessage built); else the whole messages, which the rest can be read from.
+        verbatim = from_metadata(await self.history.load_metadata(session_id, PYDANTIC_AI_KEY))
+        if verbatim is not None:
+            return verbatim
         return from_chat_messages(await self.history.load_messages(session_id))
 
     async def append(

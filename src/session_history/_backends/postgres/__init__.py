@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pydantic import JsonValue
+
 from ..._models import (
     ChatMessage,
     ExportedSession,
@@ -116,6 +118,11 @@ class PostgresBackend:
 
     async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
         return await self._db.read(reads.load_messages, session_id, last)
+
+    async def load_metadata(
+        self, session_id: str, key: str, last: int | None
+    ) -> list[JsonValue | None]:
+        return await self._db.read(reads.load_metadata, session_id, key, last)
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         return await self._db.read(reads.get_summary, session_id)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..._codec import MESSAGES, SUMMARIES, json_array, with_messages
+from pydantic import JsonValue
+
+from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array, with_messages
 from ..._models import ChatMessage, Session, SessionSummary
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ __all__ = [
     "get_summary",
     "load",
     "load_messages",
+    "load_metadata",
     "select_summaries",
     "summaries",
     "summary",
@@ -48,6 +51,12 @@ BODIES = "SELECT body::text AS b FROM messages WHERE session_pk = $1 ORDER BY se
 # Newest first through the (session_pk, seq) index, so a tail reads only the rows it returns.
 TAIL = """
     SELECT body::text AS b FROM messages
+    WHERE session_pk = (SELECT pk FROM sessions WHERE session_id = $1)
+    ORDER BY seq DESC LIMIT $2
+"""
+# The same, one metadata value of each message as JSON text ($3 its key), nothing built.
+METADATA_TAIL = """
+    SELECT (body -> 'metadata' -> $3)::text AS b FROM messages
     WHERE session_pk = (SELECT pk FROM sessions WHERE session_id = $1)
     ORDER BY seq DESC LIMIT $2
 """
@@ -87,6 +96,18 @@ async def load(conn: Conn, session_id: str) -> Session | None:
 async def load_messages(conn: Conn, session_id: str, last: int | None) -> list[ChatMessage]:
     rows = await conn.fetch(TAIL, session_id, last)
     return MESSAGES.validate_json(json_array(r["b"] for r in reversed(rows)))
+
+
+async def load_metadata(
+    conn: Conn, session_id: str, key: str, last: int | None
+) -> list[JsonValue | None]:
+    rows = await conn.fetch(
+        METADATA_TAIL,
+        session_id,
+        last,
+        key,
+    )
+    return METADATA.validate_json(json_array(r["b"] or "null" for r in reversed(rows)))
 
 
 async def select_summaries(conn: Conn, sql: str, params: Sequence[object]) -> list[SessionSummary]:

@@ -109,6 +109,7 @@ class SQLiteBackend:
 
     load_session = SQLiteConnection.reading(reads.load)
     load_messages = SQLiteConnection.reading(reads.load_messages)
+    load_metadata = SQLiteConnection.reading(reads.load_metadata)
     get_summary = SQLiteConnection.reading(reads.get_summary)
     session_count = SQLiteConnection.reading(reads.count)
     export_batch = SQLiteConnection.reading(transfer.export_batch)

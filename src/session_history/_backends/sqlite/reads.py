@@ -10,7 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from ..._codec import MESSAGES, SUMMARIES, json_array, with_messages
+from pydantic import JsonValue
+
+from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array, with_messages
 from ..._models import ChatMessage, Session, SessionSummary
 from .connection import snapshot
 
@@ -19,6 +21,7 @@ __all__ = [
     "get_summary",
     "load",
     "load_messages",
+    "load_metadata",
     "read_session",
     "select_summaries",
     "summaries",
@@ -35,6 +38,12 @@ TAIL = """
     SELECT body FROM messages
     WHERE session_pk = (SELECT pk FROM sessions WHERE session_id = ?)
     ORDER BY seq DESC LIMIT ?
+"""
+# The same, one metadata value of each message as JSON text (``?1`` its path), nothing built.
+METADATA_TAIL = """
+    SELECT body -> ?1 FROM messages
+    WHERE session_pk = (SELECT pk FROM sessions WHERE session_id = ?2)
+    ORDER BY seq DESC LIMIT ?3
 """
 
 
@@ -76,6 +85,16 @@ def read_session(conn: sqlite3.Connection, session_id: str) -> Session | None:
 def load_messages(conn: sqlite3.Connection, session_id: str, last: int | None) -> list[ChatMessage]:
     rows = conn.execute(TAIL, (session_id, -1 if last is None else last)).fetchall()
     return MESSAGES.validate_json(json_array(body for (body,) in reversed(rows)))
+
+
+def load_metadata(
+    conn: sqlite3.Connection, session_id: str, key: str, last: int | None
+) -> list[JsonValue | None]:
+    rows = conn.execute(
+        METADATA_TAIL,
+        (f'$.metadata."{key}"', session_id, -1 if last is None else last),
+    ).fetchall()
+    return METADATA.validate_json(json_array(text or "null" for (text,) in reversed(rows)))
 
 
 def select_summaries(
