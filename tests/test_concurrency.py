@@ -235,3 +235,19 @@ async def test_a_write_cancelled_before_it_ran_is_not_done(session_history: Sess
     assert set(done) <= stored and stored <= set(range(200))
     summary = await session_history.get_summary("s")
     assert summary is not None and summary.message_count == len(stored)
+
+
+@pytest.mark.session_history(backends=["sqlite"])
+async def test_reads_in_flight_when_a_read_only_store_closes_complete(
+    session_history_config: HistoryConfig,
+) -> None:
+    """Reads accepted before close() still run: they were handed over first."""
+    async with SessionHistory(session_history_config) as history:
+        await history.create_session(session("s", messages=[ChatMessage(role="user", content="x")]))
+    reader = SessionHistory(session_history_config.model_copy(update={"read_only": True}))
+    await reader.open()
+    loaded, hits, _ = await asyncio.gather(
+        reader.load_session("s"), reader.search("x"), reader.close()
+    )
+    assert loaded is not None and [m.content for m in loaded.messages] == ["x"]
+    assert [h.session_id for h in hits] == ["s"]

@@ -134,6 +134,9 @@ class SQLiteConnection:
         self.read_only = read_only
         self._after_writes = after_writes
         self._conn: aiosqlite.Connection | None = None
+        # The driver's connection, for the worker thread: unlike ``_conn`` it is not cleared by
+        # close(), whose own job is queued behind those accepted before it, so they still run.
+        self._sqlite: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending: list[_Job[object]] = []
         self._draining = False
@@ -150,6 +153,7 @@ class SQLiteConnection:
         """
         prepare_file(self.path, read_only=self.read_only)
         self._conn = await elsewhere(self._connect())
+        self._sqlite = self._conn._conn
         if self.read_only:
             await self.read(lambda db: db.execute("PRAGMA query_only = 1").close())
 
@@ -261,9 +265,8 @@ class SQLiteConnection:
     # -- on the worker thread ---------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        conn = self._conn
-        assert conn is not None
-        return conn._conn
+        assert self._sqlite is not None
+        return self._sqlite
 
     def _run_alone(self, job: _Job[T], *, started: bool = False) -> None:
         if not started and not job.future.set_running_or_notify_cancel():
