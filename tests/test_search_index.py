@@ -7,6 +7,7 @@ import asyncio
 import multiprocessing
 import sqlite3
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,24 @@ async def test_the_index_catches_up_after_enough_writes_and_at_close(
         caught_up = indexed_ids(path)
         assert index.THRESHOLD <= len(caught_up) < index.THRESHOLD + UPKEEP_EVERY
     assert indexed_ids(path) == stored_ids(path)  # and at close
+
+
+async def test_a_close_that_cannot_catch_up_still_closes(
+    session_history_config: HistoryConfig,
+) -> None:
+    """Another process holding the write lock keeps close() from indexing; close() still closes
+    quietly (every write is committed), and the next search catches up."""
+    path = session_history_config.db_path
+    config = session_history_config.model_copy(update={"busy_timeout": timedelta(seconds=0.05)})
+    history = SessionHistory(config)
+    await history.create_session(session("s", messages=[text("user", "locked out")]))
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        await history.close()
+        other.execute("ROLLBACK")
+    assert indexed_ids(path) == []
+    async with SessionHistory(config) as again:
+        assert [h.session_id for h in await again.search("locked")] == ["s"]
 
 
 def _append_and_stay_open(path: str, ready: object, done: object) -> None:

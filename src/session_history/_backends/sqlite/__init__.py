@@ -10,11 +10,13 @@ arguments (message JSON, bound parameters) on the caller's side and hands it ove
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from ..._codec import messages_array
+from ..._errors import SessionHistoryError
 from ..._models import (
     ChatMessage,
     ExportedSession,
@@ -59,10 +61,12 @@ class SQLiteBackend:
 
     async def close(self) -> None:
         """Close, after bringing the search index up to date (so the next search, in any
-        process, finds it so)."""
+        process, finds it so). If that fails (another process kept the write lock past the
+        busy timeout), the next search does it: every write is committed, so close quietly."""
         try:
             if not self._db.read_only:
-                await self._db.maintain(index.catch_up)
+                with contextlib.suppress(SessionHistoryError):
+                    await self._db.maintain(index.catch_up)
         finally:
             await self._db.close()
 
