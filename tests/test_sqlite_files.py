@@ -19,6 +19,7 @@ import pytest
 from session_history import (
     DatabaseError,
     HistoryConfig,
+    MigrationError,
     NotADatabaseError,
     SchemaTooNewError,
     SessionHistory,
@@ -179,6 +180,20 @@ async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Pa
         async with SessionHistory(cfg(path)):
             pass
     assert info.value.unknown_migrations == ["m999_from_the_future"]
+    assert digest(path) == before
+
+
+async def test_a_step_whose_sql_fails_is_a_migration_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    async with SessionHistory(cfg(path)) as history:
+        await history.create_session(session("a", messages=turn(0)))
+    last = migrations.names[-1]
+    with sqlite3.connect(path) as db:  # the last step not recorded, though what it made is there
+        db.execute(f"DELETE FROM {MIGRATIONS_TABLE} WHERE name = ?", (last,))
+    before = digest(path)
+    with pytest.raises(MigrationError, match=rf"could not upgrade .*\({last}: .*rolled back"):
+        async with SessionHistory(cfg(path)):
+            pass
     assert digest(path) == before
 
 

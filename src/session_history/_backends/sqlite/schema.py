@@ -147,7 +147,7 @@ async def upgrade(connection: SQLiteConnection) -> None:
         applied,
         lambda step: connection.write(_apply, step),
         location=location,
-        errors=(sqlite3.Error, ValueError, TypeError),
+        errors=(_StepFailed, ValueError, TypeError),
         read_only=read_only,
     )
     if REFERENCE_TABLE in tables and m002_import_reference_table.__name__ in applied:
@@ -191,6 +191,11 @@ def _applied(conn: sqlite3.Connection) -> set[str]:
     return {name for (name,) in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
 
 
+class _StepFailed(Exception):
+    """A step's own SQL failed. Raised as this, not as the driver's error, which the worker
+    thread would turn into a plain DatabaseError before ``migrate`` could name the step."""
+
+
 def _apply(conn: sqlite3.Connection, step: Migration[sqlite3.Connection, None]) -> None:
     """One step, in one transaction with its record, unless another process applied it while
     this one waited for the write lock."""
@@ -201,7 +206,10 @@ def _apply(conn: sqlite3.Connection, step: Migration[sqlite3.Connection, None]) 
         )
         if step.name in _applied(conn):
             return
-        step.apply(conn)
+        try:
+            step.apply(conn)
+        except sqlite3.Error as exc:
+            raise _StepFailed(str(exc)) from exc
         conn.execute(
             f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
             (step.name, format_ts(utc_now())),
