@@ -331,6 +331,33 @@ async def test_sessions_the_old_program_writes_after_the_migration_are_imported(
     assert "session_history" not in tables
 
 
+async def test_rows_another_process_imported_first_are_not_imported_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stores opening at once: both see the recreated table, one imports it; the other finds
+    it gone and opens (it failed dropping a table that was no longer there)."""
+    from session_history._backends.sqlite import schema
+
+    path = tmp_path / "reference.db"
+    make_reference_db(path)
+    async with SessionHistory(cfg(path)):
+        pass
+    run_the_old_program_again(path, LATER)
+    inspect = schema._inspect
+
+    def then_the_other_process_imports(
+        conn: sqlite3.Connection, location: str, timeout: int
+    ) -> tuple[set[str], set[str]]:
+        found = inspect(conn, location, timeout)
+        with closing(sqlite3.connect(path)) as other, other:
+            schema.reimport_reference_table(other)
+        return found
+
+    monkeypatch.setattr(schema, "_inspect", then_the_other_process_imports)
+    async with SessionHistory(cfg(path)) as history:
+        assert [s.id for s in await history.list_sessions()] == ["later", "newer", "older"]
+
+
 async def test_a_session_written_in_both_places_is_refused_naming_the_table(
     tmp_path: Path,
 ) -> None:

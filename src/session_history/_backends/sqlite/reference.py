@@ -100,7 +100,9 @@ def reimport_reference_table(conn: sqlite3.Connection) -> int:
     differs, nothing is changed and :class:`~session_history.MigrationError` names the table
     and the sessions, since either choice would lose one of the two.
     """
-    rows = _read_table(conn) or []
+    rows = _read_table(conn)
+    if rows is None:
+        return 0  # another process, opening the database too, imported them first
     new: list[_Row] = []
     conflicts: list[str] = []
     for row in rows:
