@@ -651,6 +651,18 @@ async def test_append_with_create_makes_the_session_on_its_first_write(
         await session_history.append_messages("missing", turn(0))
 
 
+async def test_append_with_create_stores_its_own_messages_first(
+    session_history: SessionHistory,
+) -> None:
+    await session_history.append_messages("s", turn(1), create=session("s", messages=turn(0)))
+    await session_history.append_messages("t", [], create=session("t", messages=turn(2)))
+    for session_id, expected in (("s", [*turn(0), *turn(1)]), ("t", turn(2))):
+        loaded = await session_history.load_session(session_id)
+        assert loaded is not None and loaded.messages == expected
+        summary = await session_history.get_summary(session_id)
+        assert summary is not None and summary.message_count == len(expected)
+
+
 async def test_first_writers_racing_with_create_lose_nothing(
     session_history: SessionHistory,
 ) -> None:

@@ -135,8 +135,8 @@ class Backend(Protocol):
         want_summary: bool,
     ) -> AppendResult:
         """Append in order after the stored messages. A missing session is stored as ``create``
-        (its messages and usage already include these), in the same transaction; without it,
-        SessionNotFoundError."""
+        (its messages already end with these, and its usage includes theirs), in the same
+        transaction; without it, SessionNotFoundError."""
         ...
 
     async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:

@@ -92,9 +92,14 @@ class SQLiteBackend:
         want_summary: bool,
     ) -> AppendResult:
         turns, tool_calls = message_counts(messages)
-        first = (create, message_rows(create.messages)) if create is not None else None
         usage_json = usage.model_dump_json() if usage is not None else None
         rows = message_rows(messages)
+        first = None
+        if create is not None:
+            # The integrations pass ``create`` on every append, and it ends with ``messages``:
+            # encode only its own messages, not these a second time.
+            own = create.messages[: len(create.messages) - len(messages)]
+            first = (create, [*message_rows(own), *rows])
         return await self._db.write(
             writes.append, session_id, rows, turns, tool_calls, usage_json, first, want_summary
         )
