@@ -17,9 +17,10 @@ cost about as much as the write itself. Instead (schema ``m004``):
   entry.
 
 :func:`catch_up` does it all in one transaction: before every search (so a search sees every
-committed message, from any process: the watermark is in the database), after a write when
-:data:`THRESHOLD` messages are waiting, and when the store closes. A read-only store cannot
-write: :func:`pending_sql` indexes the waiting messages in a temporary table of its connection
+committed message, from any process: the watermark is in the database), after writes once
+:data:`THRESHOLD` messages are waiting (looked at every ``connection.UPKEEP_EVERY`` drains, and
+after a long one), and when the store closes. A read-only store cannot write:
+:func:`index_pending` indexes the waiting messages in a temporary table of its connection
 instead, searched beside the main index. Until the catch-up, a deleted message's stale entry is
 harmless: every search joins ``messages``, where it no longer is, and an id given again is above
 the watermark, so its old entry is removed (from ``search_index_removals``) before the new one

@@ -13,7 +13,7 @@ Layout (after every migration):
     tool-call names and arguments; the view ``message_text`` makes it from the body), rowid =
     ``messages.id``, kept *deferred*: see ``index.py`` for when it is brought up to date.
 ``_session_history_migrations``
-    the names of the applied migrations (see :mod:`session_history.migrations`).
+    the names of the applied migrations (see :mod:`session_history._migrations`).
 
 Timestamps are stored as fixed-width UTC text (``2026-01-02T03:04:05.000006Z``), so comparing the
 text orders them in time and a person reading the file with ``sqlite3`` sees dates.
@@ -95,13 +95,10 @@ def m002_import_reference_table(conn: sqlite3.Connection) -> None:
 
 @migrations
 def m003_full_text_search(conn: sqlite3.Connection) -> None:
-    """An FTS5 index of every message, built here for the rows already there.
-
-    The store keeps it in step itself, in each write's transaction, with the text that
-    :func:`~session_history.search.search_text` makes of each message, so there is one
-    definition of what is searchable. Not with triggers extracting it from the JSON in SQL: that
-    made an append ten times slower than the insert itself. ``remove_diacritics`` lets "cafe"
-    find "café"; the index keeps its own copy of the text so results can show a snippet.
+    """An FTS5 index of every message, built here for the rows already there, holding its own
+    copy of the text :func:`~session_history._search.search_text` makes of each message
+    (``remove_diacritics`` lets "cafe" find "café"). The store of that version kept it in step
+    in each write's transaction. ``m004`` drops it for the deferred index.
     """
     conn.execute(
         "CREATE VIRTUAL TABLE messages_fts USING fts5("
