@@ -113,6 +113,24 @@ def _ts(value: datetime | None) -> str | None:
     return format_ts(value) if value is not None else None
 
 
+def _columns(session: Session, started_at: str | None, updated_at: str) -> tuple[object, ...]:
+    """The session row's columns from ``agent_name`` to ``metadata``, as INSERT_SESSION and
+    UPDATE_AFTER_SAVE take them."""
+    turns, tool_calls = message_counts(session.messages)
+    return (
+        session.agent_name,
+        session.model,
+        started_at,
+        updated_at,
+        _ts(session.ended_at),
+        len(session.messages),
+        turns,
+        tool_calls,
+        session.usage.model_dump_json() if session.usage else None,
+        json.dumps(session.metadata, ensure_ascii=False),
+    )
+
+
 def insert_session(
     conn: sqlite3.Connection,
     session: Session,
@@ -121,23 +139,8 @@ def insert_session(
 ) -> int:
     """Insert a session row and its messages; returns the row's key."""
     now = now_ts()
-    turns, tool_calls = message_counts(session.messages)
-    cursor = conn.execute(
-        INSERT_SESSION,
-        (
-            session.session_id,
-            session.agent_name,
-            session.model,
-            _ts(session.started_at) or now,
-            _ts(updated_at) or now,
-            _ts(session.ended_at),
-            len(session.messages),
-            turns,
-            tool_calls,
-            session.usage.model_dump_json() if session.usage else None,
-            json.dumps(session.metadata, ensure_ascii=False),
-        ),
-    )
+    columns = _columns(session, _ts(session.started_at) or now, _ts(updated_at) or now)
+    cursor = conn.execute(INSERT_SESSION, (session.session_id, *columns))
     pk = cursor.lastrowid
     assert pk is not None
     _insert_messages(conn, pk, 0, rows)
@@ -196,23 +199,8 @@ def save(
             conn.execute("DELETE FROM messages WHERE session_pk = ?", (pk,))
             forgotten(conn)
         _insert_messages(conn, pk, keep, rows[keep:])
-        turns, tool_calls = message_counts(session.messages)
-        conn.execute(
-            UPDATE_AFTER_SAVE,
-            (
-                session.agent_name,
-                session.model,
-                _ts(session.started_at),
-                now_ts(),
-                _ts(session.ended_at),
-                len(session.messages),
-                turns,
-                tool_calls,
-                session.usage.model_dump_json() if session.usage else None,
-                json.dumps(session.metadata, ensure_ascii=False),
-                pk,
-            ),
-        )
+        columns = _columns(session, _ts(session.started_at), now_ts())
+        conn.execute(UPDATE_AFTER_SAVE, (*columns, pk))
         return SaveResult(summary(conn, pk) if want_summary else None, session.messages[keep:])
 
 
