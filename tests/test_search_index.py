@@ -80,6 +80,9 @@ async def test_the_index_catches_up_after_enough_writes_and_at_close(
         # Looked at every UPKEEP_EVERY writes: caught up within that many after the threshold.
         for i in range(UPKEEP_EVERY):
             await history.append_messages("s", [text("user", f"more {i}")])
+        # The upkeep runs on the database's thread after the write is acknowledged: a read,
+        # queued behind it, returns once it is done.
+        await history.session_count()
         caught_up = indexed_ids(path)
         assert index.THRESHOLD <= len(caught_up) < index.THRESHOLD + UPKEEP_EVERY
     assert indexed_ids(path) == stored_ids(path)  # and at close
