@@ -190,6 +190,25 @@ async def test_a_read_only_store_finds_unindexed_messages_and_changes_nothing(
     assert file_state(session_history_db) == before
 
 
+async def test_a_read_only_store_does_not_find_a_new_message_by_its_predecessors_words(
+    session_history: SessionHistory, session_history_db: Path
+) -> None:
+    """The last message popped and a new one appended (taking its id) while the writer is
+    open: the index still holds the old entry, which a read-only store cannot remove."""
+    await session_history.create_session(
+        session("s", messages=[text("user", "hello"), text("user", "zebra stripes")])
+    )
+    await session_history.search("hello")
+    await session_history.pop_messages("s", 1)
+    await session_history.append_messages("s", [text("user", "giraffe neck")])
+    config = HistoryConfig(
+        enabled=True, db_path=session_history_db, read_only=True, load_entrypoint_plugins=False
+    )
+    async with SessionHistory(config) as reader:
+        assert await reader.search("zebra") == []
+        assert [h.snippet for h in await reader.search("giraffe")] == ["[giraffe] neck"]
+
+
 def test_a_database_from_before_the_deferred_index_keeps_every_message_and_id(
     tmp_path: Path,
 ) -> None:

@@ -56,13 +56,14 @@ class Query:
 
 # Rank first, then make snippets for the hits kept: a snippet costs far more than a rank, and a
 # common word matches thousands of messages of which a search keeps twenty. ``{table}`` is the
-# index as the FROM clause names it, ``{name}`` as FTS5's functions and MATCH name it.
+# index as the FROM clause names it, ``{name}`` as FTS5's functions and MATCH name it, and
+# ``{only}`` limits it to the messages it answers for.
 _RANKED = """
     SELECT f.rowid, bm25({name}) AS score, '{name}' AS source, s.session_id, m.seq
     FROM {table} AS f
     JOIN messages AS m ON m.id = f.rowid
     JOIN sessions AS s ON s.pk = m.session_pk
-    WHERE {name} MATCH ? {agent}
+    WHERE {name} MATCH ? {agent} {only}
 """
 _SNIPPETS = (
     "SELECT rowid, snippet({name}, 0, ?, ?, '…', 16) FROM {table} "
@@ -74,6 +75,11 @@ _HIT = """
     FROM messages AS m JOIN sessions AS s ON s.pk = m.session_pk WHERE m.id = ?
 """
 _INDEXES = {"messages_fts": "messages_fts", "pending_fts": "temp.pending_fts"}
+# Beside the pending index, the main one answers only up to the watermark: above it, an id
+# given again to a new message may still have its predecessor's entry (removed at the next
+# catch-up, which a read-only store cannot make), and that must not find the new message.
+# Caught up, the main index has no such entry: a search that writes spares itself the filter.
+_ONLY = "AND f.rowid <= (SELECT indexed_to FROM search_index_state)"
 
 
 def search(conn: sqlite3.Connection, query: Query) -> list[SearchHit]:
@@ -95,7 +101,13 @@ def _search(conn: sqlite3.Connection, query: Query, names: list[str]) -> list[Se
     agent = "AND s.agent_name = ?" if query.agent_name is not None else ""
     per_index = (query.match, query.agent_name) if query.agent_name is not None else (query.match,)
     union = " UNION ALL ".join(
-        _RANKED.format(name=name, table=_INDEXES[name], agent=agent) for name in names
+        _RANKED.format(
+            name=name,
+            table=_INDEXES[name],
+            agent=agent,
+            only=_ONLY if name == "messages_fts" and query.read_only else "",
+        )
+        for name in names
     )
     ranked = conn.execute(
         f"SELECT * FROM ({union}) ORDER BY score, session_id, seq LIMIT ?",
