@@ -206,8 +206,10 @@ async def migrate(
     """Apply the steps not yet ``applied``, in order, refusing a database newer than this code.
 
     ``apply`` runs one step in one transaction together with its record, after checking, under
-    the backend's write lock, that no other process applied it meanwhile. A read-only store
-    applies nothing: it refuses a database that is not up to date, or not there at all.
+    the backend's write lock, that no other process applied it meanwhile; ``errors`` are what
+    it raises when the step failed, each reported as a MigrationError naming the step. A
+    read-only store applies nothing: it refuses a database that is not up to date, or not there
+    at all.
     """
     migrations.check_not_newer(applied, path=location)
     pending = migrations.pending(applied)
