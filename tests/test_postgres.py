@@ -383,3 +383,15 @@ async def test_a_session_another_writer_inserts_meanwhile_is_replaced(
     loaded = await session_history.load_session("s")
     assert loaded is not None and loaded.agent_name == "agent"
     assert [m.content for m in loaded.messages] == ["mine"]
+
+
+@POSTGRES
+async def test_highlight_marks_may_hold_quotes_and_commas(
+    session_history: SessionHistory,
+) -> None:
+    """ts_headline takes its marks inside an option list: a mark with a double quote broke it
+    (the statement was refused), where SQLite's snippet takes any text."""
+    await session_history.create_session(session("s", messages=[text("user", "hello world")]))
+    marks = ('<b class="hit">, ', '</b>"')
+    (hit,) = await session_history.search("world", highlight=marks)
+    assert hit.snippet == 'hello <b class="hit">, world</b>"'
