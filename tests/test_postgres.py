@@ -16,6 +16,7 @@ from session_history import (
     DatabaseError,
     HistoryConfig,
     SessionHistory,
+    SessionSummary,
     SyncSessionHistory,
     run_sync,
 )
@@ -395,3 +396,31 @@ async def test_highlight_marks_may_hold_quotes_and_commas(
     marks = ('<b class="hit">, ', '</b>"')
     (hit,) = await session_history.search("world", highlight=marks)
     assert hit.snippet == 'hello <b class="hit">, world</b>"'
+
+
+@POSTGRES
+async def test_prune_deletes_exactly_the_sessions_it_reports(
+    session_history: SessionHistory,
+    session_history_config: HistoryConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session created by another writer between prune's choice and its delete shifts "all but
+    the newest N": the delete used to run the selection again and remove one more session than
+    it reported."""
+    from session_history._backends.postgres import writes
+
+    for name in ("a", "b"):
+        await session_history.create_session(session(name))
+    with SyncSessionHistory(session_history_config) as other:
+        real = writes.summaries
+
+        def meanwhile(texts: Iterator[str]) -> list[SessionSummary]:
+            other.create_session(session("c"))  # committed by another connection, right now
+            return real(texts)
+
+        monkeypatch.setattr(writes, "summaries", meanwhile)
+        pruned = [s.id for s in await session_history.prune(max_sessions=1)]
+    monkeypatch.undo()
+    kept = [s.id for s in await session_history.list_sessions()]
+    assert pruned == ["a"]
+    assert sorted(kept) == ["b", "c"]

@@ -320,14 +320,16 @@ async def prune(conn: Conn, rules: Sequence[PruneRule], dry_run: bool) -> list[P
     async with conn.transaction():
         for rule in rules:
             rows = await conn.fetch(
-                f"SELECT {SUMMARY_JSON} FROM sessions {rule.selection}", *rule.params
+                f"SELECT pk, {SUMMARY_JSON} FROM sessions {rule.selection}", *rule.params
             )
             if not rows:
                 continue
-            results.append(PruneResult(rule.reason, summaries(r[0] for r in rows)))
+            results.append(PruneResult(rule.reason, summaries(r[1] for r in rows)))
             if not dry_run:
+                # By key, the sessions reported: the selection run again would see what other
+                # writers committed meanwhile (each statement its own snapshot), and could
+                # delete a session it did not report.
                 await conn.execute(
-                    f"DELETE FROM sessions WHERE pk IN (SELECT pk FROM sessions {rule.selection})",
-                    *rule.params,
+                    "DELETE FROM sessions WHERE pk = ANY($1::bigint[])", [r[0] for r in rows]
                 )
     return results
