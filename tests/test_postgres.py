@@ -16,6 +16,7 @@ from session_history import (
     DatabaseError,
     HistoryConfig,
     SessionHistory,
+    SessionSummary,
     SyncSessionHistory,
     run_sync,
 )
@@ -344,3 +345,82 @@ def test_each_event_loop_gets_a_pool_of_its_own_closed_when_the_loop_ends(
     assert connections(1) == 1  # the background loop's pool, for blocking calls
     run_sync(history.close)
     assert connections(0) == 0
+
+
+@POSTGRES
+@pytest.mark.parametrize("door", ["save", "import"])
+async def test_a_session_another_writer_inserts_meanwhile_is_replaced(
+    session_history: SessionHistory, session_history_db: str, door: str
+) -> None:
+    """A save or import of a new id, while another transaction inserts that id: the other
+    commits first, and this call replaces its session (it found no row to lock, so its insert
+    conflicts; it was an AssertionError)."""
+    import asyncpg
+
+    await session_history.create_session(session("other"))  # the schema is there
+    mine = session("s", messages=[text("user", "mine")])
+
+    async def store() -> int:
+        """Sessions the import reports replaced (a save reports nothing)."""
+        if door == "save":
+            await session_history.save_session(mine)
+            return 0
+        return (await session_history.import_jsonl([mine.model_dump_json()])).replaced
+
+    schema = ident(session_history._backend.schema)  # type: ignore[attr-defined]
+    writer = await asyncpg.connect(server_dsn(session_history_db))
+    try:
+        async with writer.transaction():
+            await writer.execute(
+                f"INSERT INTO {schema}.sessions (session_id, agent_name, model, started_at, "
+                "updated_at) VALUES ('s', 'theirs', 'theirs', now(), now())"
+            )
+            call = asyncio.ensure_future(store())
+            await asyncio.sleep(0.3)
+            assert not call.done(), "the call did not wait for the other transaction"
+        assert await call == (door == "import")  # the other transaction committed
+    finally:
+        await writer.close()
+    loaded = await session_history.load_session("s")
+    assert loaded is not None and loaded.agent_name == "agent"
+    assert [m.content for m in loaded.messages] == ["mine"]
+
+
+@POSTGRES
+async def test_highlight_marks_may_hold_quotes_and_commas(
+    session_history: SessionHistory,
+) -> None:
+    """ts_headline takes its marks inside an option list: a mark with a double quote broke it
+    (the statement was refused), where SQLite's snippet takes any text."""
+    await session_history.create_session(session("s", messages=[text("user", "hello world")]))
+    marks = ('<b class="hit">, ', '</b>"')
+    (hit,) = await session_history.search("world", highlight=marks)
+    assert hit.snippet == 'hello <b class="hit">, world</b>"'
+
+
+@POSTGRES
+async def test_prune_deletes_exactly_the_sessions_it_reports(
+    session_history: SessionHistory,
+    session_history_config: HistoryConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session created by another writer between prune's choice and its delete shifts "all but
+    the newest N": the delete used to run the selection again and remove one more session than
+    it reported."""
+    from session_history._backends.postgres import writes
+
+    for name in ("a", "b"):
+        await session_history.create_session(session(name))
+    with SyncSessionHistory(session_history_config) as other:
+        real = writes.summaries
+
+        def meanwhile(texts: Iterator[str]) -> list[SessionSummary]:
+            other.create_session(session("c"))  # committed by another connection, right now
+            return real(texts)
+
+        monkeypatch.setattr(writes, "summaries", meanwhile)
+        pruned = [s.id for s in await session_history.prune(max_sessions=1)]
+    monkeypatch.undo()
+    kept = [s.id for s in await session_history.list_sessions()]
+    assert pruned == ["a"]
+    assert sorted(kept) == ["b", "c"]

@@ -7,7 +7,7 @@ either placeholder style where it is SQL:
 * :class:`Params`: bound parameters in the dialect's style (``?`` or ``$1``), never formatted in;
 * :func:`list_sql`: the listing query (filters, keyset cursor, order, paging);
 * :func:`prune_rules`: which sessions pruning removes, in which order, for which reason;
-* :func:`same_fields` and :func:`same_bodies`: whether an imported session equals the stored one;
+* :func:`same_fields`: whether an imported session has the stored one's fields;
 * :func:`message_rows`: a message as it is stored (role, JSON body);
 * :func:`migrate`: the migration runner over the named steps;
 * :func:`store_closed` and :func:`read_only_refusal`: the errors of a store used while not
@@ -39,7 +39,6 @@ __all__ = [
     "now_ts",
     "prune_rules",
     "read_only_refusal",
-    "same_bodies",
     "same_fields",
     "store_closed",
 ]
@@ -175,8 +174,8 @@ def message_rows(messages: Sequence[ChatMessage]) -> list[MessageRow]:
 def same_fields(stored_head: str, stored_count: int, session: ExportedSession) -> bool:
     """Whether an imported ``session`` has the stored session's fields and message count
     (compared as models, so equal values written differently match). ``stored_head`` is the
-    stored session's export JSON without messages. The bodies are compared next, only if this
-    cheaper test passed (:func:`same_bodies`)."""
+    stored session's export JSON without messages. The bodies are compared next (as text, each
+    is stored as written), only if this cheaper test passed."""
     if stored_count != len(session.messages):
         return False
     stored = ExportedSession.model_validate_json(with_messages(stored_head, ()))
@@ -187,11 +186,6 @@ def same_fields(stored_head: str, stored_count: int, session: ExportedSession) -
         if getattr(session, field) is None:
             update[field] = getattr(stored, field)
     return stored == session.model_copy(update=update)
-
-
-def same_bodies(stored: Sequence[str], bodies: Sequence[str]) -> bool:
-    """Whether the stored message bodies are ``bodies``, as text (each is stored as written)."""
-    return len(stored) == len(bodies) and all(a == b for a, b in zip(stored, bodies, strict=True))
 
 
 async def migrate(

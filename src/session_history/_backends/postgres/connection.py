@@ -58,11 +58,7 @@ class PostgresConnection:
         self.location = redact_url(url)
         problem = url_problem(url)
         if problem is not None:
-            raise DatabaseError(
-                f"{self.location} is not a usable PostgreSQL URL: {problem}; write it as "
-                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
-                path=self.location,
-            )
+            raise self._unusable(problem)
         self.dsn, self.schema = split_schema(url)
         self._url = url  # only to take its secrets out of the driver's messages
         self.read_only = read_only
@@ -149,12 +145,7 @@ class PostgresConnection:
         except (ValueError, TypeError, asyncpg.ClientConfigurationError) as exc:
             # What the driver refuses in the URL itself (a parameter's value, say), beyond what
             # url_problem catches: not a lost connection, and no use trying again.
-            raise DatabaseError(
-                f"{self.location} is not a usable PostgreSQL URL: "
-                f"{scrub(str(exc), self._url)}; write it as "
-                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
-                path=self.location,
-            ) from None
+            raise self._unusable(scrub(str(exc), self._url)) from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Never the exception's own text alone: some drivers echo the DSN, password included.
             raise ConnectionLostError(
@@ -245,6 +236,13 @@ class PostgresConnection:
             raise self._lost(exc, writing) from exc
         finally:
             await pool.give_back(conn, reusable=reusable and not closed(conn), broken=broken)
+
+    def _unusable(self, problem: str) -> DatabaseError:
+        return DatabaseError(
+            f"{self.location} is not a usable PostgreSQL URL: {problem}; write it as "
+            "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]",
+            path=self.location,
+        )
 
     def _lost(self, exc: BaseException, writing: bool) -> ConnectionLostError:
         what = "a write in this call happened whole or not at all; " if writing else ""

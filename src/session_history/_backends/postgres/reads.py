@@ -48,6 +48,14 @@ EXPORT_JSON = """json_build_object(
 
 BODIES = "SELECT body::text AS b FROM messages WHERE session_pk = $1 ORDER BY seq"
 
+# A session's head and bodies in one statement, so in one snapshot (no transaction to open).
+LOAD = f"""
+    SELECT {EXPORT_JSON} AS head, ARRAY(
+        SELECT body::text FROM messages WHERE session_pk = sessions.pk ORDER BY seq
+    ) AS bodies
+    FROM sessions WHERE session_id = $1
+"""
+
 # Newest first through the (session_pk, seq) index, so a tail reads only the rows it returns.
 TAIL = """
     SELECT body::text AS b FROM messages
@@ -83,14 +91,10 @@ async def stored_bodies(conn: Conn, pk: int) -> list[str]:
 
 
 async def load(conn: Conn, session_id: str) -> Session | None:
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        row = await conn.fetchrow(
-            f"SELECT pk, {EXPORT_JSON} AS head FROM sessions WHERE session_id = $1", session_id
-        )
-        if row is None:
-            return None
-        bodies = await stored_bodies(conn, row["pk"])
-    return Session.model_validate_json(with_messages(row["head"], bodies))
+    row = await conn.fetchrow(LOAD, session_id)
+    if row is None:
+        return None
+    return Session.model_validate_json(with_messages(row["head"], row["bodies"]))
 
 
 async def load_messages(conn: Conn, session_id: str, last: int | None) -> list[ChatMessage]:

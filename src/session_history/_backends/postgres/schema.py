@@ -185,15 +185,15 @@ async def m003_search_tokens(step: Step) -> None:
     """Index the tokens that SQLite's tokenizer reads (``_search.search_key``) instead of the
     folded text, which PostgreSQL's parser split differently (``content:x`` was one token)."""
     conn, s = step
-    async with conn.transaction():
-        cursor = conn.cursor(f"SELECT id, search_text FROM {s}.messages")
-        batch: list[tuple[int, str]] = []
-        async for row in cursor:
-            batch.append((row["id"], search_key(row["search_text"])))
-            if len(batch) >= 1000:
-                await _set_keys(conn, s, batch)
-                batch = []
-        await _set_keys(conn, s, batch)
+    # The cursor lives in the step's transaction (upgrade's apply), which a cursor needs.
+    cursor = conn.cursor(f"SELECT id, search_text FROM {s}.messages")
+    batch: list[tuple[int, str]] = []
+    async for row in cursor:
+        batch.append((row["id"], search_key(row["search_text"])))
+        if len(batch) >= 1000:
+            await _set_keys(conn, s, batch)
+            batch = []
+    await _set_keys(conn, s, batch)
 
 
 async def _set_keys(conn: Conn, s: str, batch: list[tuple[int, str]]) -> None:

@@ -41,13 +41,19 @@ def _tsquery(term: Term, p: DollarParams) -> str:
     return f"to_tsquery('simple', {p(' <-> '.join(lexemes))})"
 
 
+def _option(value: str) -> str:
+    """A ``ts_headline`` option value, double-quoted (a quote inside is written twice)."""
+    return '"' + value.replace('"', '""') + '"'
+
+
 def search_sql(
     terms: Sequence[Term], agent_name: str | None, limit: int, highlight: tuple[str, str]
 ) -> tuple[str, list[object]]:
     """The search statement and its parameters: messages matching every term, best first."""
     p = DollarParams()
     query = " && ".join(_tsquery(term, p) for term in terms)
-    options = f'StartSel="{highlight[0]}", StopSel="{highlight[1]}", MinWords=8, MaxWords=24'
+    start, stop = (_option(mark) for mark in highlight)
+    options = f"StartSel={start}, StopSel={stop}, MinWords=8, MaxWords=24"
     agent = f"AND s.agent_name = {p(agent_name)}" if agent_name is not None else ""
     sql = f"""
         WITH q AS (SELECT {query} AS query)

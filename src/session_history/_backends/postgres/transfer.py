@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Literal
 from ..._codec import with_messages
 from ..._models import ExportedSession
 from ..base import ExportBatch, ImportOutcome
-from ..shared import same_bodies, same_fields
+from ..shared import same_fields
 from .reads import EXPORT_JSON, stored_bodies, summary
-from .writes import MessageColumns, SessionRow, insert_session
+from .writes import MessageColumns, SessionRow, insert_session, locked_or_inserted
 
 if TYPE_CHECKING:
     from .connection import Conn
 
 __all__ = ["export_batch", "import_sessions"]
+
+STORED = f"pk, message_count, {EXPORT_JSON} AS head"
+"""What an import compares a session with: its stored fields as export JSON, and its size."""
 
 
 async def export_batch(conn: Conn, cursor: int, limit: int) -> ExportBatch:
@@ -53,23 +56,21 @@ async def import_sessions(
     outcomes: list[ImportOutcome] = []
     async with conn.transaction():
         for session, row, columns in prepared:
-            found = await conn.fetchrow(
-                f"SELECT pk, message_count, {EXPORT_JSON} AS head FROM sessions "
-                "WHERE session_id = $1 FOR UPDATE",
-                session.session_id,
-            )
+            found = await locked_or_inserted(conn, STORED, row, columns)
             outcome: Literal["added", "replaced", "unchanged"] = "added"
-            if found is not None:
+            if isinstance(found, int):
+                pk = found
+            else:
                 pk, count = found["pk"], found["message_count"]
                 if same_fields(found["head"], count, session) and (
-                    count == 0 or same_bodies(await stored_bodies(conn, pk), columns.bodies)
+                    count == 0 or await stored_bodies(conn, pk) == columns.bodies
                 ):
                     outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))
                     continue
                 await conn.execute("DELETE FROM sessions WHERE pk = $1", pk)
-                outcome = "replaced"
-            pk = await insert_session(conn, row, columns)
-            assert pk is not None  # the id is free: deleted above under the row's lock
+                replaced = await insert_session(conn, row, columns)
+                assert replaced is not None  # the id is free: deleted above under the row's lock
+                pk, outcome = replaced, "replaced"
             found_summary = await summary(conn, pk) if want_summary else None
             outcomes.append(
                 ImportOutcome(session.session_id, outcome, found_summary, session.messages)

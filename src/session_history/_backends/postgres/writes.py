@@ -23,6 +23,8 @@ from ..shared import PruneRule, message_rows
 from .reads import SUMMARY_JSON, stored_bodies, summaries, summary
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from .connection import Conn
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "create",
     "delete",
     "insert_session",
+    "locked_or_inserted",
     "pop",
     "prune",
     "save",
@@ -196,6 +199,24 @@ async def insert_session(conn: Conn, row: SessionRow, columns: MessageColumns) -
     return pk
 
 
+async def locked_or_inserted(
+    conn: Conn, select: str, row: SessionRow, columns: MessageColumns
+) -> asyncpg.Record | int:
+    """The stored session's ``select`` columns, its row locked until the transaction ends; or,
+    when no session has the id, the key of ``row`` inserted with ``columns``."""
+    while True:
+        found = await conn.fetchrow(
+            f"SELECT {select} FROM sessions WHERE session_id = $1 FOR UPDATE", row.session_id
+        )
+        if found is not None:
+            return found
+        pk = await insert_session(conn, row, columns)
+        if pk is not None:
+            return pk
+        # FOR UPDATE locks no row that is not there: another writer inserted this id in between,
+        # and committed (the insert waited for it). This transaction's next statement sees it.
+
+
 async def create(
     conn: Conn, row: SessionRow, columns: MessageColumns, want_summary: bool
 ) -> SessionSummary | None:
@@ -214,14 +235,9 @@ async def save(
     want_summary: bool,
 ) -> SaveResult:
     async with conn.transaction():
-        found = await conn.fetchrow(
-            "SELECT pk, message_count FROM sessions WHERE session_id = $1 FOR UPDATE",
-            row.session_id,
-        )
-        if found is None:
-            pk = await insert_session(conn, row, columns)
-            assert pk is not None  # the id was free under this transaction's lock
-            return SaveResult(await summary(conn, pk) if want_summary else None, messages)
+        found = await locked_or_inserted(conn, "pk, message_count", row, columns)
+        if isinstance(found, int):
+            return SaveResult(await summary(conn, found) if want_summary else None, messages)
         pk, stored = found["pk"], found["message_count"]
         keep = 0
         if 0 < stored <= len(columns):
@@ -304,14 +320,16 @@ async def prune(conn: Conn, rules: Sequence[PruneRule], dry_run: bool) -> list[P
     async with conn.transaction():
         for rule in rules:
             rows = await conn.fetch(
-                f"SELECT {SUMMARY_JSON} FROM sessions {rule.selection}", *rule.params
+                f"SELECT pk, {SUMMARY_JSON} FROM sessions {rule.selection}", *rule.params
             )
             if not rows:
                 continue
-            results.append(PruneResult(rule.reason, summaries(r[0] for r in rows)))
+            results.append(PruneResult(rule.reason, summaries(r[1] for r in rows)))
             if not dry_run:
+                # By key, the sessions reported: the selection run again would see what other
+                # writers committed meanwhile (each statement its own snapshot), and could
+                # delete a session it did not report.
                 await conn.execute(
-                    f"DELETE FROM sessions WHERE pk IN (SELECT pk FROM sessions {rule.selection})",
-                    *rule.params,
+                    "DELETE FROM sessions WHERE pk = ANY($1::bigint[])", [r[0] for r in rows]
                 )
     return results
