@@ -93,7 +93,10 @@ class PostgresBackend:
         usage_json = usage.model_dump_json() if usage is not None else None
         first = None
         if create is not None:
-            first = (SessionRow.of(create), MessageColumns.of(create.messages))
+            # The integrations pass ``create`` on every append, and it ends with ``messages``:
+            # encode only its own messages, not these a second time.
+            own = create.messages[: len(create.messages) - len(messages)]
+            first = (SessionRow.of(create), MessageColumns.of(own) + columns)
         return await self._db.write(
             writes.append, session_id, columns, turns, tool_calls, usage_json, first, want_summary
         )

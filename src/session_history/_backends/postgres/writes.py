@@ -189,6 +189,14 @@ class MessageColumns:
             self.roles[first:], self.bodies[first:], self.texts[first:], self.keys[first:]
         )
 
+    def __add__(self, more: MessageColumns) -> MessageColumns:
+        return MessageColumns(
+            self.roles + more.roles,
+            self.bodies + more.bodies,
+            self.texts + more.texts,
+            self.keys + more.keys,
+        )
+
     def args(self) -> tuple[object, ...]:
         return (self.roles, self.bodies, self.texts, self.keys)
 
