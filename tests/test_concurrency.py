@@ -237,7 +237,6 @@ async def test_a_write_cancelled_before_it_ran_is_not_done(session_history: Sess
     assert summary is not None and summary.message_count == len(stored)
 
 
-@pytest.mark.session_history(backends=["sqlite"])
 async def test_reads_in_flight_when_a_read_only_store_closes_complete(
     session_history_config: HistoryConfig,
 ) -> None:

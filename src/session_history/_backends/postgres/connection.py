@@ -201,10 +201,15 @@ class PostgresConnection:
         import asyncpg
 
         pool = await self._loop_pool()
+        if pool.closing:  # close() began before this call: it must not wait for it
+            raise store_closed(self.location)
         try:
             conn = await pool.take()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise self._lost(exc, writing) from exc
+        except BaseException as exc:
+            pool.untake()
+            if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+                raise self._lost(exc, writing) from exc
+            raise
         reusable = broken = False
         try:
             result = await fn(conn, *args, **kwargs)

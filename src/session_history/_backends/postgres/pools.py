@@ -35,6 +35,10 @@ class LoopPool:
     pool's acquire and release, which cost about 0.1 ms a call (a task for asyncio.shield,
     timeouts, the reset hook). Concurrent calls take connections from the pool as usual. Only
     the pool's own loop touches any of this.
+
+    ``close()`` waits for the calls that took a connection before it to give it back, so a call
+    made before the store closed runs to its end (asyncpg's own close would refuse the ones still
+    waiting for a connection); a call after it finds ``closing`` set.
     """
 
     def __init__(self, pool: Pool, loop: asyncio.AbstractEventLoop) -> None:
@@ -43,6 +47,8 @@ class LoopPool:
         self._held: Conn | None = None
         self._held_free = False
         self._closing = False
+        self._users = 0
+        self._idle: asyncio.Event | None = None
         self._sentinel: AsyncIterator[None] | None = None
 
     async def watch_loop(self) -> None:
@@ -51,7 +57,13 @@ class LoopPool:
         await sentinel.__anext__()
         self._sentinel = sentinel  # a strong reference: the loop keeps only a weak one
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     async def take(self) -> Conn:
+        """A connection, to be given back with :meth:`give_back` (also when taking fails)."""
+        self._users += 1
         held = self._held
         if held is not None and self._held_free:
             self._held_free = False
@@ -62,7 +74,19 @@ class LoopPool:
             await self.pool.release(held)
         return await self.pool.acquire()
 
+    def untake(self) -> None:
+        """A :meth:`take` that failed is over."""
+        self._users -= 1
+        if self._users == 0 and self._idle is not None:
+            self._idle.set()
+
     async def give_back(self, conn: Conn, *, reusable: bool, broken: bool) -> None:
+        try:
+            await self._give_back(conn, reusable=reusable, broken=broken)
+        finally:
+            self.untake()
+
+    async def _give_back(self, conn: Conn, *, reusable: bool, broken: bool) -> None:
         if reusable and not self._closing and self._held in (None, conn):
             self._held, self._held_free = conn, True
             return
@@ -80,6 +104,9 @@ class LoopPool:
         if self._closing:
             return
         self._closing = True
+        if self._users:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
         held, free = self._held, self._held_free
         self._held, self._held_free = None, False
         if held is not None and free:
