@@ -24,7 +24,7 @@ from ._backends import Backend, ListQuery, open_backend
 from ._background import wait
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
-from ._jsonl import import_lines
+from ._jsonl import export_lines, import_lines
 from ._models import (
     ChatMessage,
     HistoryStats,
@@ -421,14 +421,8 @@ class SessionHistory:
         Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
         """
         backend = await self._ready()
-        cursor = 0
-        while True:
-            batch = await backend.export_batch(cursor, batch_size)
-            for line in batch.lines:
-                yield line
-            if batch.next_cursor is None:
-                return
-            cursor = batch.next_cursor
+        async for line in export_lines(backend, batch_size=batch_size):
+            yield line
 
     async def import_jsonl(
         self, lines: Iterable[str | bytes], *, batch_size: int = 500
