@@ -92,9 +92,7 @@ class SessionHistory:
         if not self.config.enabled or self._open:
             return self
         if self._closed:
-            raise StoreClosedError(
-                f"{self!r} was closed; make a new SessionHistory to use the database again"
-            )
+            raise self._closed_error()
         # A thread-safe future, not an asyncio lock: callers on any event loop may race to
         # open, and exactly one of them opens while the others wait for it.
         with self._open_lock:
@@ -106,6 +104,9 @@ class SessionHistory:
             return self
         try:
             await self._backend.open()
+            if self._closed:  # close() ran meanwhile: nothing may use, or keep, this connection
+                await self._backend.close()
+                raise self._closed_error()
         except BaseException as exc:
             with self._open_lock:
                 self._opening = None
@@ -115,6 +116,9 @@ class SessionHistory:
         self._open = True
         opening.set_result(None)
         return self
+
+    def _closed_error(self) -> StoreClosedError:
+        return StoreClosedError(f"{self!r} was closed; make a new SessionHistory to use it again")
 
     async def _ready(self) -> Backend:
         """The backend, opened on first use (a disabled history's answers as the reference's)."""
