@@ -3,7 +3,7 @@
 :class:`SessionHistory` applies the rules that hold whatever the storage: a disabled history does
 no I/O and answers as the reference design does (``None``, ``[]``, ``0``, ``False``); hooks fire
 after each write commits; pruning follows the config. The storage itself is a backend
-(:mod:`session_history.backends`).
+(:mod:`session_history._backends`).
 """
 
 from __future__ import annotations
