@@ -37,7 +37,6 @@ from typing import ParamSpec, TypeVar
 
 __all__ = [
     "background_loop",
-    "blocking",
     "drive",
     "elsewhere",
     "iterate_sync",
@@ -118,11 +117,6 @@ def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
 _BLOCKING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "session_history_blocking", default=False
 )
-
-
-def blocking() -> bool:
-    """Whether the code running now was driven by :func:`drive` (and so must not suspend)."""
-    return _BLOCKING.get()
 
 
 async def wait(future: concurrent.futures.Future[T]) -> T:
