@@ -5,6 +5,7 @@ a bad line; an import with nothing to import creates nothing (issue 10, points 1
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,25 @@ async def test_a_line_without_a_required_field_is_a_bad_line(
     assert report.added == 1
     assert report.errors == [(2, f"{missing}: Field required")]
     assert await session_history.session_count() == 1
+
+
+async def test_lines_that_fail_while_a_batch_fails_to_write_report_both(
+    session_history_config: HistoryConfig,
+) -> None:
+    def lines() -> Iterator[str]:
+        yield from (line(f"s{i}") for i in range(3))
+        raise OSError("the file went away")
+
+    async with SessionHistory(session_history_config):
+        pass  # the database is there: a read-only store refuses the write itself
+    read_only = session_history_config.model_copy(update={"read_only": True})
+    async with SessionHistory(read_only) as history:
+        with pytest.raises(OSError, match="went away") as info:
+            await history.import_jsonl(lines(), batch_size=2)
+    # The write's error is told with the reading's (not logged later as never retrieved).
+    [note] = info.value.__notes__
+    assert note.startswith("and the batch being written failed: DatabaseError(")
+    assert "opened read-only" in note
 
 
 def test_the_cli_imports_a_file_with_a_line_that_is_not_utf8(tmp_path: Path) -> None:

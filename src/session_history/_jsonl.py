@@ -66,9 +66,12 @@ async def import_lines(
                 writing = asyncio.ensure_future(_write(backend, batch, report, fire_saved))
                 await asyncio.sleep(0)  # let it hand the batch over before we parse on
                 batch = []
-    except BaseException:
+    except BaseException as exc:
         if writing is not None:
             await asyncio.wait([writing])  # never leave a write running unobserved
+            failed = None if writing.cancelled() else writing.exception()
+            if failed is not None and failed is not exc:  # said, not logged as never retrieved
+                exc.add_note(f"and the batch being written failed: {failed!r}")
         raise
     if writing is not None:
         await writing
