@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from click.testing import CliRunner
+
 from session_history import ChatMessage, Session, ToolCall, Usage
 from session_history._backends.postgres.connection import ident
+from session_history.cli import cli
 
 
 def text(role: str, content: str) -> ChatMessage:
@@ -82,3 +85,11 @@ def server_dsn(url: str) -> str:
     from session_history._urls import split_schema
 
     return split_schema(url)[0]
+
+
+def run_cli(*args: str, input: str | None = None) -> tuple[int, str]:
+    """Run the ``session-history`` command: its exit status and output. A crash (an exception
+    other than the exit) fails the test, with the output."""
+    result = CliRunner().invoke(cli, list(args), input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output

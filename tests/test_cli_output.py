@@ -7,18 +7,9 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from session_history import ChatMessage, HistoryConfig, SyncSessionHistory
-from session_history.cli import cli
 
-from .helpers import session, turn
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output
+from .helpers import run_cli, session, turn
 
 
 def make_db(tmp_path: Path) -> str:
@@ -41,22 +32,22 @@ def make_db(tmp_path: Path) -> str:
 
 
 def test_show_refuses_two_formats_at_once(tmp_path: Path) -> None:
-    code, out = run("--db", make_db(tmp_path), "show", "done", "--json", "--markdown")
+    code, out = run_cli("--db", make_db(tmp_path), "show", "done", "--json", "--markdown")
     assert code == 2 and "--json and --markdown are two formats; give one of them" in out
 
 
 def test_the_markdown_header_says_utc_for_both_times(tmp_path: Path) -> None:
     db = make_db(tmp_path)
-    code, md = run("--db", db, "show", "done", "--markdown")
+    code, md = run_cli("--db", db, "show", "done", "--markdown")
     assert code == 0
     assert re.search(r"^- \*\*Started:\*\* \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", md, re.M)
     assert "- **Ended:** 2026-01-02 03:04:05 UTC\n" in md
-    code, md = run("--db", db, "show", "open", "--markdown")
+    code, md = run_cli("--db", db, "show", "open", "--markdown")
     assert "- **Ended:** -\n" in md  # not ended: no time, so no zone
 
 
 def test_an_empty_search_suggests_a_phrase_in_double_quotes(tmp_path: Path) -> None:
-    code, out = run("--db", make_db(tmp_path), "search", "")
+    code, out = run_cli("--db", make_db(tmp_path), "search", "")
     assert code == 1
     assert out.strip() == (
         "Error: search query '' has no words to search for; try a word or a \"quoted phrase\""
@@ -64,7 +55,7 @@ def test_an_empty_search_suggests_a_phrase_in_double_quotes(tmp_path: Path) -> N
 
 
 def test_ranks_of_a_common_word_are_not_all_zero(tmp_path: Path) -> None:
-    code, out = run("--db", make_db(tmp_path), "search", "deploy")
+    code, out = run_cli("--db", make_db(tmp_path), "search", "deploy")
     assert code == 0
     ranks = re.findall(r"\(agent, rank ([^)]+)\)", out)
     assert len(ranks) == 8 and "0.00" not in ranks

@@ -31,4 +31,4 @@ def test_every_error_derives_from_session_history_error_and_is_documented() -> N
         cls = getattr(errors, name)
         assert issubclass(cls, session_history.SessionHistoryError), name
         assert cls.__doc__, name
-        assert name in errors.__doc__, f"{name} missing from the tree in errors.py's docstring"
+        assert name in errors.__doc__, f"{name} missing from the tree in _errors.py's docstring"

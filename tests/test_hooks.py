@@ -107,6 +107,27 @@ async def test_pruned_and_deleted_fire_with_their_payloads(
     ]
 
 
+async def test_an_import_fires_saved_for_what_it_wrote(
+    session_history_config: HistoryConfig,
+) -> None:
+    recorder = Recorder()
+    async with SessionHistory(session_history_config, plugins=[recorder]) as history:
+        await history.create_session(session("a", messages=turn(0)))
+        await history.create_session(session("b", messages=turn(1)))
+        lines = [line async for line in history.export_jsonl()]
+        await history.save_session(session("b", messages=turn(2)))  # now differs from its line
+        recorder.calls.clear()
+        added = session("c", messages=turn(3)).model_dump_json()
+        report = await history.import_jsonl([*lines, added], batch_size=2)
+    assert (report.added, report.replaced, report.unchanged) == (1, 1, 1)
+    saved = sorted(
+        (kind, data["summary"].id, data["op"], data["new"]) for kind, data in recorder.calls
+    )
+    # The unchanged session "a" was not written, so no hook heard of it.
+    assert saved == [("saved", "b", "save", turn(1)), ("saved", "c", "create", turn(3))]
+    assert all(data["history"] is history for _, data in recorder.calls)
+
+
 async def test_popped_fires_with_the_removed_messages_and_the_new_summary(
     session_history_config: HistoryConfig,
 ) -> None:

@@ -5,15 +5,14 @@ a bad line; an import with nothing to import creates nothing (issue 10, points 1
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from session_history import HistoryConfig, SessionHistory, SyncSessionHistory
-from session_history.cli import cli
 
-from .helpers import session, turn
+from .helpers import run_cli, session, turn
 
 
 def line(session_id: str, content: str = "hello", **fields: object) -> str:
@@ -81,10 +80,23 @@ async def test_a_line_without_a_required_field_is_a_bad_line(
     assert await session_history.session_count() == 1
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output
+async def test_lines_that_fail_while_a_batch_fails_to_write_report_both(
+    session_history_config: HistoryConfig,
+) -> None:
+    def lines() -> Iterator[str]:
+        yield from (line(f"s{i}") for i in range(3))
+        raise OSError("the file went away")
+
+    async with SessionHistory(session_history_config):
+        pass  # the database is there: a read-only store refuses the write itself
+    read_only = session_history_config.model_copy(update={"read_only": True})
+    async with SessionHistory(read_only) as history:
+        with pytest.raises(OSError, match="went away") as info:
+            await history.import_jsonl(lines(), batch_size=2)
+    # The write's error is told with the reading's (not logged later as never retrieved).
+    [note] = info.value.__notes__
+    assert note.startswith("and the batch being written failed: DatabaseError(")
+    assert "opened read-only" in note
 
 
 def test_the_cli_imports_a_file_with_a_line_that_is_not_utf8(tmp_path: Path) -> None:
@@ -96,11 +108,11 @@ def test_the_cli_imports_a_file_with_a_line_that_is_not_utf8(tmp_path: Path) -> 
         + b"\n"
     )
     db = tmp_path / "h.db"
-    code, out = run("--db", str(db), "import", str(source))
+    code, out = run_cli("--db", str(db), "import", str(source))
     assert code == 1 and "Traceback" not in out
     assert "line 2: not UTF-8 text (byte 0xe9" in out
     assert "2 added, 0 replaced, 0 unchanged; 1 line(s) skipped" in out
-    code, listed = run("--db", str(db), "list", "--json")
+    code, listed = run_cli("--db", str(db), "list", "--json")
     assert sorted(s["id"] for s in json.loads(listed)) == ["a", "c"]
 
 
@@ -108,14 +120,14 @@ def test_an_import_with_nothing_to_import_creates_no_database(tmp_path: Path) ->
     notes = tmp_path / "notes.txt"
     notes.write_text("my shopping list\nmilk\n")
     db = tmp_path / "h.db"
-    code, out = run("--db", str(db), "import", str(notes))
+    code, out = run_cli("--db", str(db), "import", str(notes))
     assert code == 1
     assert "line 1: Invalid JSON" in out and "line 2: Invalid JSON" in out
     assert "no database was opened" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, out = run("--db", str(db), "import", str(empty))
+    code, out = run_cli("--db", str(db), "import", str(empty))
     assert code == 0 and not db.exists()
 
 
@@ -123,7 +135,7 @@ def test_the_cli_imports_a_file_whose_good_lines_come_after_bad_ones(tmp_path: P
     source = tmp_path / "export.jsonl"
     source.write_text("\n".join(["junk", "", line("a"), "more junk", line("a"), line("b")]))
     db = tmp_path / "h.db"
-    code, out = run("--db", str(db), "import", str(source))
+    code, out = run_cli("--db", str(db), "import", str(source))
     assert code == 1
     assert [ln.split(":")[0] for ln in out.splitlines()[:3]] == ["line 1", "line 4", "line 5"]
     assert "2 added" in out and "3 line(s) skipped" in out

@@ -11,13 +11,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from session_history import DatabaseError, HistoryConfig, SessionHistory, SyncSessionHistory
 from session_history._backends.sqlite.schema import MIGRATIONS_TABLE
-from session_history.cli import cli
 
-from .helpers import session, turn
+from .helpers import run_cli, session, turn
 
 POSTGRES = pytest.mark.session_history(backends=["postgresql"])
 
@@ -99,7 +97,7 @@ async def test_a_read_only_history_does_not_create_a_postgresql_schema(
     config = HistoryConfig(enabled=True, url=url, read_only=True, load_entrypoint_plugins=False)
     with pytest.raises(DatabaseError, match="holds no session-history database yet"):
         await SessionHistory(config).open()
-    code, out = run("--db", url, "list")
+    code, out = run_cli("--db", url, "list")
     assert code == 1 and "holds no session-history database yet" in out
     async with SessionHistory(config.model_copy(update={"read_only": False})):
         pass  # now it is made
@@ -120,19 +118,13 @@ async def test_an_old_database_is_refused_untouched_until_upgraded(tmp_path: Pat
         await SessionHistory(config.model_copy(update={"read_only": True})).open()
     db = str(config.db_path)
     for command in (["list"], ["show", "a"], ["search", "answer"], ["stats"], ["export"]):
-        code, out = run("--db", db, *command)
+        code, out = run_cli("--db", db, *command)
         assert code == 1 and "needs upgrading" in out and len(out.strip().splitlines()) == 1
     assert snapshot(folder) == before
-    code, out = run("--db", db, "upgrade")
+    code, out = run_cli("--db", db, "upgrade")
     assert code == 0 and "is up to date" in out
-    code, out = run("--db", db, "search", "answer")
+    code, out = run_cli("--db", db, "search", "answer")
     assert code == 0 and "a  #3 assistant" in out
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output
 
 
 READING = [["list"], ["show", "a"], ["search", "a"], ["stats"], ["export"]]
@@ -146,11 +138,11 @@ def test_commands_on_a_missing_or_empty_file_change_nothing(
     tmp_path: Path, command: list[str]
 ) -> None:
     missing = tmp_path / "missing.db"
-    code, out = run("--db", str(missing), *command)
+    code, out = run_cli("--db", str(missing), *command)
     assert code == 1 and out.startswith(f"Error: no database at {missing}")
     empty = tmp_path / "empty.db"
     empty.touch()
-    code, out = run("--db", str(empty), *command)
+    code, out = run_cli("--db", str(empty), *command)
     assert code == 1 and out.startswith(f"Error: {empty} is empty (0 bytes)")
     assert len(out.strip().splitlines()) == 1
     assert snapshot(tmp_path) == {"empty.db": hashlib.sha256(b"").hexdigest()}
@@ -162,7 +154,7 @@ def test_reading_commands_leave_a_database_as_they_found_it(tmp_path: Path) -> N
         history.create_session(session("a", messages=turn(0)))
     before = snapshot(tmp_path)
     for command in [*READING, ["prune", "--dry-run", "--max-sessions", "0"]]:
-        code, out = run("--db", str(db), *command)
+        code, out = run_cli("--db", str(db), *command)
         assert code == 0, (command, out)
     assert snapshot(tmp_path) == before
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -463,6 +464,23 @@ async def test_callers_racing_to_open_share_one_opening(
     await history.close()
 
 
+async def test_a_close_while_opening_leaves_nothing_open(
+    session_history_config: HistoryConfig,
+) -> None:
+    history = SessionHistory(session_history_config)
+    opening = asyncio.ensure_future(history.open())
+    await asyncio.sleep(0)  # the opener now waits for the database
+    await history.close()
+    with pytest.raises(StoreClosedError, match="closed"):
+        await opening
+    assert not history.is_open
+    with pytest.raises(StoreClosedError, match="closed"):
+        await history.session_count()
+    # Nothing left open: an open connection would warn (an error here) when collected.
+    del history, opening
+    gc.collect()
+
+
 async def test_reopening_keeps_everything(session_history_config: HistoryConfig) -> None:
     async with SessionHistory(session_history_config) as history:
         await history.create_session(session("a", messages=turn(0)))
@@ -472,7 +490,6 @@ async def test_reopening_keeps_everything(session_history_config: HistoryConfig)
 
 
 async def test_an_unclosed_history_warns(session_history_config: HistoryConfig) -> None:
-    import gc
     import warnings
 
     history = SessionHistory(session_history_config)

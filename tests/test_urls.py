@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from session_history import (
     DatabaseError,
@@ -17,9 +16,8 @@ from session_history import (
     SessionHistory,
     SyncSessionHistory,
 )
-from session_history.cli import cli
 
-from .helpers import session, turn
+from .helpers import run_cli, session, turn
 
 POSTGRES = pytest.mark.session_history(backends=["postgresql"])
 
@@ -32,12 +30,6 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return work
-
-
-def run(*args: str, input: str | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), input=input)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output
 
 
 FOLDED = "postgresql:/agent@127.0.0.1:1/db"
@@ -102,7 +94,7 @@ def test_the_cli_says_what_is_wrong_with_a_url_in_one_line(
     cwd: Path, db: str, command: list[str]
 ) -> None:
     line = '{"session_id": "a", "agent_name": "x", "model": "y", "messages": []}\n'
-    code, out = run("--db", db, *command, input=line)
+    code, out = run_cli("--db", db, *command, input=line)
     assert code == 1, out
     assert out.startswith("Error: ") and "is not a usable PostgreSQL URL" in out
     assert len(out.strip().splitlines()) == 1
@@ -114,12 +106,12 @@ def test_demo_takes_a_url_to_postgresql_and_never_makes_a_file(
     cwd: Path, session_history_db: str
 ) -> None:
     url = session_history_db
-    code, out = run("demo", "--path", url)
+    code, out = run_cli("demo", "--path", url)
     assert code == 0, out
     assert f"Stored in {url}" in out and f"session-history --db {url} show" in out
-    code, listed = run("--db", url, "list", "--json")
+    code, listed = run_cli("--db", url, "list", "--json")
     assert code == 0 and len(listed.strip()) > 2
-    code, out = run("demo", "--path", FOLDED)
+    code, out = run_cli("demo", "--path", FOLDED)
     assert code == 1 and "'//' is missing" in out and len(out.strip().splitlines()) == 1
     assert list(cwd.iterdir()) == []
 
@@ -135,7 +127,7 @@ def test_search_with_bytes_that_are_not_utf8_is_a_one_line_error(tmp_path: Path)
         ["delete", "caf\udce9"],
         ["list", "--agent", "caf\udce9"],
     ):
-        code, out = run("--db", str(db), *args)
+        code, out = run_cli("--db", str(db), *args)
         assert code == 1, (args, out)
         assert "is not valid UTF-8 text (byte 0xe9 at position 4)" in out, out
         assert len(out.strip().splitlines()) == 1

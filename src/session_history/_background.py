@@ -2,10 +2,10 @@
 async code.
 
 One event loop runs in a daemon thread, shared by the whole process and started on first use.
-The blocking doors (:class:`~session_history.SyncSessionHistory`, the integrations' sync methods)
-hand each call to it with ``asyncio.run_coroutine_threadsafe``: one hand-off per call, which also
-carries the caller's context variables (anyio's blocking portal makes two: it spawns the task
-through a second round trip to the loop; ``bench/bench_sync_door.py`` measured twice the cost).
+:func:`run_sync` (the integrations' sync methods stand on it) hands each call to it with
+``asyncio.run_coroutine_threadsafe``: one hand-off per call, which also carries the caller's
+context variables (anyio's blocking portal makes two: it spawns the task through a second round
+trip to the loop; ``bench/bench_sync_door.py`` measured twice the cost).
 
 Because that loop is not the caller's, a call works from plain code and from a thread whose event
 loop is running alike (that loop waits; nothing deadlocks). Backends whose driver binds
@@ -37,7 +37,6 @@ from typing import ParamSpec, TypeVar
 
 __all__ = [
     "background_loop",
-    "blocking",
     "drive",
     "elsewhere",
     "iterate_sync",
@@ -118,11 +117,6 @@ def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
 _BLOCKING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "session_history_blocking", default=False
 )
-
-
-def blocking() -> bool:
-    """Whether the code running now was driven by :func:`drive` (and so must not suspend)."""
-    return _BLOCKING.get()
 
 
 async def wait(future: concurrent.futures.Future[T]) -> T:

@@ -3,7 +3,7 @@
 :class:`SessionHistory` applies the rules that hold whatever the storage: a disabled history does
 no I/O and answers as the reference design does (``None``, ``[]``, ``0``, ``False``); hooks fire
 after each write commits; pruning follows the config. The storage itself is a backend
-(:mod:`session_history.backends`).
+(:mod:`session_history._backends`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ._backends import Backend, ListQuery, open_backend
 from ._background import wait
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
-from ._jsonl import import_lines
+from ._jsonl import export_lines, import_lines
 from ._models import (
     ChatMessage,
     HistoryStats,
@@ -92,9 +92,7 @@ class SessionHistory:
         if not self.config.enabled or self._open:
             return self
         if self._closed:
-            raise StoreClosedError(
-                f"{self!r} was closed; make a new SessionHistory to use the database again"
-            )
+            raise self._closed_error()
         # A thread-safe future, not an asyncio lock: callers on any event loop may race to
         # open, and exactly one of them opens while the others wait for it.
         with self._open_lock:
@@ -106,6 +104,9 @@ class SessionHistory:
             return self
         try:
             await self._backend.open()
+            if self._closed:  # close() ran meanwhile: nothing may use, or keep, this connection
+                await self._backend.close()
+                raise self._closed_error()
         except BaseException as exc:
             with self._open_lock:
                 self._opening = None
@@ -115,6 +116,9 @@ class SessionHistory:
         self._open = True
         opening.set_result(None)
         return self
+
+    def _closed_error(self) -> StoreClosedError:
+        return StoreClosedError(f"{self!r} was closed; make a new SessionHistory to use it again")
 
     async def _ready(self) -> Backend:
         """The backend, opened on first use (a disabled history's answers as the reference's)."""
@@ -421,14 +425,8 @@ class SessionHistory:
         Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
         """
         backend = await self._ready()
-        cursor = 0
-        while True:
-            batch = await backend.export_batch(cursor, batch_size)
-            for line in batch.lines:
-                yield line
-            if batch.next_cursor is None:
-                return
-            cursor = batch.next_cursor
+        async for line in export_lines(backend, batch_size=batch_size):
+            yield line
 
     async def import_jsonl(
         self, lines: Iterable[str | bytes], *, batch_size: int = 500

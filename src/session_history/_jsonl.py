@@ -1,17 +1,19 @@
-"""Importing sessions from JSON lines: each line becomes a session, or an error with its number.
+"""Sessions as JSON lines: exporting them, and importing them, each line becoming a session or an
+error with its number.
 
-:func:`import_lines` is the body of :meth:`~session_history.SessionHistory.import_jsonl`. It hands
-every line to an :class:`ExportReader`, which says what is wrong with a line in words a person can
-act on, so that one bad line never stops an import: bytes that are not UTF-8, text that is not
-JSON, a required field missing (``session_id``, ``agent_name``, ``model``, ``messages``), or a
-session id already given on an earlier line (the first line with an id is imported; later ones
-are reported and skipped, so importing the same file again finds every session unchanged). The
-sessions are written in batches, each one transaction."""
+:func:`export_lines` is the body of :meth:`~session_history.SessionHistory.export_jsonl`, and
+:func:`import_lines` the body of :meth:`~session_history.SessionHistory.import_jsonl`. An import
+hands every line to an :class:`ExportReader`, which says what is wrong with a line in words a
+person can act on, so that one bad line never stops an import: bytes that are not UTF-8, text that
+is not JSON, a required field missing (``session_id``, ``agent_name``, ``model``, ``messages``),
+or a session id already given on an earlier line (the first line with an id is imported; later
+ones are reported and skipped, so importing the same file again finds every session unchanged).
+The sessions are written in batches, each one transaction."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Literal
 
 from pydantic import ValidationError
@@ -19,12 +21,23 @@ from pydantic import ValidationError
 from ._backends.base import Backend
 from ._models import ChatMessage, ExportedSession, ImportReport, SessionSummary
 
-__all__ = ["ExportReader", "first_error", "import_lines"]
+__all__ = ["ExportReader", "export_lines", "first_error", "import_lines"]
 
 FireSaved = Callable[
     [SessionSummary, Sequence[ChatMessage], Literal["create", "save"]], Awaitable[None]
 ]
 """How the store tells its plugins about an imported session (``session_history_saved``)."""
+
+
+async def export_lines(backend: Backend, *, batch_size: int) -> AsyncIterator[str]:
+    """Every session of an open ``backend`` as one line, in a stable order, read ``batch_size``
+    sessions at a time (each batch in one consistent snapshot)."""
+    cursor: int | None = 0
+    while cursor is not None:
+        batch = await backend.export_batch(cursor, batch_size)
+        for line in batch.lines:
+            yield line
+        cursor = batch.next_cursor
 
 
 async def import_lines(
@@ -53,9 +66,12 @@ async def import_lines(
                 writing = asyncio.ensure_future(_write(backend, batch, report, fire_saved))
                 await asyncio.sleep(0)  # let it hand the batch over before we parse on
                 batch = []
-    except BaseException:
+    except BaseException as exc:
         if writing is not None:
             await asyncio.wait([writing])  # never leave a write running unobserved
+            failed = None if writing.cancelled() else writing.exception()
+            if failed is not None and failed is not exc:  # said, not logged as never retrieved
+                exc.add_note(f"and the batch being written failed: {failed!r}")
         raise
     if writing is not None:
         await writing

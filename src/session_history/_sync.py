@@ -113,11 +113,14 @@ class SyncSessionHistory:
     def __repr__(self) -> str:
         return f"<SyncSessionHistory {self.history!r}>"
 
+    def _check_open(self) -> None:
+        if not self.is_open:
+            raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
+
     def _call(
         self, fn: Callable[P, Coroutine[object, object, T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        if not self.is_open:
-            raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
+        self._check_open()
         return drive(fn, *args, **kwargs)
 
     # -- the thin doors: one line each onto SessionHistory -----------------------------------
@@ -235,14 +238,12 @@ class SyncSessionHistory:
 
     def export_jsonl(self, *, batch_size: int = 500) -> Iterator[str]:
         """See :meth:`SessionHistory.export_jsonl`."""
-        if not self.is_open:
-            raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
+        self._check_open()
         return iterate_sync(self.history.export_jsonl(batch_size=batch_size))
 
     def import_jsonl(self, lines: Iterable[str | bytes], *, batch_size: int = 500) -> ImportReport:
         """See :meth:`SessionHistory.import_jsonl`."""
-        if not self.is_open:
-            raise StoreClosedError("this SyncSessionHistory is closed; create a new one")
+        self._check_open()
         # On the background loop, not driven here: an import parses the next batch while the
         # last one is written, which takes an event loop.
         return run_sync(self.history.import_jsonl, lines, batch_size=batch_size)

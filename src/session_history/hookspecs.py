@@ -41,7 +41,9 @@ def session_history_saved(
     new_messages: Sequence[ChatMessage],
     operation: Literal["create", "save", "append"],
 ) -> None:
-    """After ``create_session``, ``save_session`` or ``append_messages`` committed.
+    """After ``create_session``, ``save_session`` or ``append_messages`` committed, and for each
+    session ``import_jsonl`` wrote (``"create"`` for one it added, ``"save"`` for one it replaced;
+    none for one it found unchanged).
 
     ``summary`` is the session as stored after the write; ``new_messages`` are the messages this
     call wrote (for a save that only added to a stored prefix, just the added ones).
