@@ -1,7 +1,12 @@
-"""Every kind of message langchain-core serialises, with every field it can carry."""
+"""Every kind of message langchain-core serialises, with every field it can carry; and a tool
+and a fake chat model for the agent tests."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -11,6 +16,20 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.tools import tool
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    """GenericFakeChatModel has no bind_tools; an agent needs one."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:
+        return self
 
 
 def every_message() -> list[BaseMessage]:

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
+from lc_samples import ToolCallingFake, add
 
 from langchain_session_history import SessionChatMessageHistory, SessionHistoryMiddleware
 from session_history import HistoryConfig, Role, SessionHistory, SyncSessionHistory, hookimpl
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers."""
-    return a + b
-
-
-class ToolCallingFake(GenericFakeChatModel):
-    """GenericFakeChatModel has no bind_tools; an agent needs one."""
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:
-        return self
 
 
 def fake_model(*replies: AIMessage) -> ToolCallingFake:

@@ -4,33 +4,18 @@ checkpointer, and the input checks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
+from lc_samples import ToolCallingFake, add
 
 from langchain_session_history import SessionHistoryMiddleware
 from langchain_session_history.replay import ReplayChatModel
 from pytest_session_history import HookRecorder, normalized_transcript, replay_model
 from session_history import Session, SessionHistory
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers."""
-    return a + b
-
-
-class ToolCallingFake(GenericFakeChatModel):
-    """GenericFakeChatModel has no bind_tools; an agent needs one."""
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:
-        return self
 
 
 def recorded_replies() -> list[AIMessage]:

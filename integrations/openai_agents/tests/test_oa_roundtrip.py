@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, cast
 
-import pytest
 from agents import TResponseInputItem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openai_agents_session_history import HistorySession, to_chat_message
-from session_history import HistoryConfig, SyncSessionHistory, run_sync
+from session_history import SyncSessionHistory, run_sync
 from session_history._search import search_text
 
 # Text the store takes on both backends: PostgreSQL refuses U+0000, and neither stores lone
@@ -120,12 +118,6 @@ def as_json(items: list[Any]) -> Any:
     return json.loads(json.dumps(items), parse_float=Decimal, parse_int=Decimal)
 
 
-@pytest.fixture
-def sync_store(session_history_config: HistoryConfig) -> Iterator[SyncSessionHistory]:
-    with SyncSessionHistory(session_history_config) as opened:
-        yield opened
-
-
 @settings(
     max_examples=150,
     deadline=None,
@@ -133,9 +125,9 @@ def sync_store(session_history_config: HistoryConfig) -> Iterator[SyncSessionHis
 )
 @given(items=ITEMS, limit=st.integers(min_value=1, max_value=10))
 def test_generated_items_round_trip(
-    sync_store: SyncSessionHistory, items: list[dict[str, Any]], limit: int
+    session_history_sync: SyncSessionHistory, items: list[dict[str, Any]], limit: int
 ) -> None:
-    session = HistorySession(uuid.uuid4().hex, sync_store)
+    session = HistorySession(uuid.uuid4().hex, session_history_sync)
     sdk_items = cast(list[TResponseInputItem], items)
     run_sync(session.add_items, sdk_items)
     assert as_json(run_sync(session.get_items)) == as_json(items)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic_ai.messages import (
@@ -35,7 +33,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.usage import RequestUsage
 
 from pydantic_ai_session_history import PydanticAIHistory
-from session_history import ChatMessage, HistoryConfig, SyncSessionHistory
+from session_history import ChatMessage, SyncSessionHistory
 
 dump = ModelMessagesTypeAdapter.dump_json
 
@@ -133,12 +131,6 @@ responses = st.builds(
 conversations = st.lists(requests | responses, min_size=1, max_size=6)
 
 
-@pytest.fixture
-def sync_history(session_history_config: HistoryConfig) -> Iterator[SyncSessionHistory]:
-    with SyncSessionHistory(session_history_config) as history:
-        yield history
-
-
 _session_ids = itertools.count()
 
 
@@ -147,17 +139,17 @@ _session_ids = itertools.count()
 )
 @given(messages=conversations, pops=st.integers(0, 4))
 def test_generated_conversations_round_trip(
-    sync_history: SyncSessionHistory, messages: list[ModelMessage], pops: int
+    session_history_sync: SyncSessionHistory, messages: list[ModelMessage], pops: int
 ) -> None:
     session_id = f"h{next(_session_ids)}"
-    pai = PydanticAIHistory(sync_history)
+    pai = PydanticAIHistory(session_history_sync)
     pai.append_sync(session_id, messages[:1])
     pai.append_sync(session_id, messages[1:])
     assert dump(pai.load_sync(session_id)) == dump(messages)
 
     # Popping stored messages from the end removes the parts they read, and nothing else.
-    stored = sync_history.load_messages(session_id)
-    sync_history.pop_messages(session_id, pops)
+    stored = session_history_sync.load_messages(session_id)
+    session_history_sync.pop_messages(session_id, pops)
     expected = _without_last_readings(messages, stored, pops)
     assert dump(pai.load_sync(session_id)) == dump(expected)
 

@@ -24,6 +24,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 
 from pydantic_ai_session_history import PydanticAIHistory, RunNotRecordedWarning
+from pytest_session_history import HookRecorder
 from session_history import (
     ChatMessage,
     HistoryConfig,
@@ -174,6 +175,19 @@ async def test_concurrent_runs_on_different_sessions_lose_nothing(
         assert dump(await pai.load(f"s{n}")) == dumps[-1]
         summary = await session_history.get_summary(f"s{n}")
         assert summary is not None and summary.tool_call_count == 3
+
+
+async def test_concurrent_first_writes_to_one_session_create_it_once_and_lose_nothing(
+    pai: PydanticAIHistory, session_history_hooks: HookRecorder
+) -> None:
+    async def write(n: int) -> None:
+        await pai.append("race", [ModelRequest(parts=[UserPromptPart(f"w{n}")])])
+
+    await asyncio.gather(*(write(n) for n in range(8)))
+    loaded = await pai.load("race")
+    prompts = [part.content for m in loaded for part in m.parts if isinstance(part, UserPromptPart)]
+    assert sorted(map(str, prompts)) == [f"w{n}" for n in range(8)]
+    assert sorted(session_history_hooks.operations) == ["append"] * 7 + ["create"]
 
 
 async def test_iter_appends_when_the_run_finishes(pai: PydanticAIHistory) -> None:

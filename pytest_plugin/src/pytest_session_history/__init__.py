@@ -14,6 +14,8 @@ from collections.abc import Generator
 
 import pytest
 
+from session_history.testing import describe_database
+
 from . import backends, factories
 from .assertions import assert_transcript
 from .budget import assert_usage
@@ -33,7 +35,6 @@ from .fixtures import (
 from .options import add_options, keep_databases
 from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall
 from .replay import replay_model
-from .report import describe_database
 from .store import DB_KEY
 from .trajectory import assert_tool_calls
 from .transcript import normalized_transcript

@@ -17,7 +17,7 @@ from session_history import ChatMessage, Session
 from .trajectory import assert_tool_calls
 from .transcript import messages_of
 
-__all__ = ["assert_transcript"]
+__all__ = ["assert_transcript", "raise_marked"]
 
 _MISSING = "(missing)"
 _NOTHING_MORE = "(nothing more)"
@@ -60,17 +60,18 @@ def assert_transcript(
         )
         # A matching line is shown as the test wrote it, so only real differences are marked.
         rows.append((want, want if matched else got))
-    _check("the transcript differs from the expected one", rows)
+    raise_marked("the transcript differs from the expected one (- expected, + actual):", rows)
     if tool_calls is not None:
         assert_tool_calls(messages, tool_calls)
 
 
-def _check(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    """Raise with every row numbered, ``-``/``+`` marking the ones whose two sides differ."""
+def raise_marked(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Raise with ``title`` and every row numbered, ``-``/``+`` marking the ones whose two
+    sides differ; do nothing when no row differs. A replay's input check fails the same way."""
     __tracebackhide__ = True
     if all(want == got for want, got in rows):
         return
-    lines = [f"{title} (- expected, + actual):"]
+    lines = [title]
     for index, (want, got) in enumerate(rows):
         if want == got:
             lines.append(f"  {index}. {want}")

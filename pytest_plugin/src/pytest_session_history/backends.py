@@ -16,6 +16,7 @@ from .options import URL_ENV_VAR, available_backends, backends
 __all__ = ["deselect_unavailable", "driver_check", "header", "parametrize"]
 
 FIXTURE = "session_history_backend"
+TEMPLATE = "session_history_template"
 
 
 def _wanted(node: pytest.Item | pytest.Collector) -> list[str] | None:
@@ -39,17 +40,27 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
 
 
 def deselect_unavailable(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Drop the tests whose marker names only backends that cannot run here (reported as
-    deselected, and by the header line)."""
+    """Drop the tests whose marker names only backends that cannot run here, and, when no
+    backend asked for can run (PostgreSQL alone, without a URL), every test that needs a
+    database (reported as deselected, and by the header line)."""
     offered = set(available_backends(config))
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         wanted = _wanted(item)
-        (dropped if wanted is not None and not offered & set(wanted) else keep).append(item)
+        unplaced = wanted is not None and not offered & set(wanted)
+        if not offered and _needs_a_database(item):
+            unplaced = True
+        (dropped if unplaced else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _needs_a_database(item: pytest.Item) -> bool:
+    """Whether a store fixture is among the test's: every database, of any scope, is made
+    with the template."""
+    return TEMPLATE in getattr(item, "fixturenames", ())
 
 
 def header(config: pytest.Config) -> str | None:

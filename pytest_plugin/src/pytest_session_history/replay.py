@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from session_history import ChatMessage, InvalidQueryError, Role, Session
 
+from .assertions import raise_marked
 from .transcript import message_view, tool_names_of
 
 __all__ = ["FRAMEWORKS", "Framework", "ReplayCheck", "replay_model"]
@@ -48,6 +49,8 @@ FRAMEWORKS: dict[str, tuple[str, str, str]] = {
     ),
 }
 """framework -> (the module holding its replay model, its distribution, how to install it)."""
+
+_NOTHING_MORE = "(nothing more)"
 
 _SHOWN = 6
 """How many of the input's last messages a "no reply left" failure shows."""
@@ -127,15 +130,17 @@ class ReplayCheck:
             (i for i, (w, g) in enumerate(zip(want, got, strict=False)) if w != g),
             min(len(want), len(got)),
         )
-        lines = [
+        raise_marked(
             f"{where} was sent an input that differs from the recording's at message {first} "
-            "(- recorded, + actual):"
-        ]
-        for i in range(max(len(want), len(got))):
-            w = want[i] if i < len(want) else "(nothing more)"
-            g = got[i] if i < len(got) else "(nothing more)"
-            lines += [f"  {i}. {w}"] if w == g else [f"- {i}. {w}", f"+ {i}. {g}"]
-        raise AssertionError("\n".join(lines))
+            "(- recorded, + actual):",
+            [
+                (
+                    want[i] if i < len(want) else _NOTHING_MORE,
+                    got[i] if i < len(got) else _NOTHING_MORE,
+                )
+                for i in range(max(len(want), len(got)))
+            ],
+        )
 
     @staticmethod
     def _fresh_run(want: list[str], got: list[str], recorded: Sequence[ChatMessage]) -> bool:

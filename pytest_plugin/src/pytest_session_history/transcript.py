@@ -13,7 +13,7 @@ The same view, without placeholders, is what a replay model compares (:mod:`.rep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from session_history import ChatMessage, InvalidQueryError, Session
@@ -48,7 +48,7 @@ def messages_of(actual: Session | Sequence[ChatMessage]) -> list[ChatMessage]:
 def message_view(
     message: ChatMessage,
     tool_names: dict[str, str],
-    rename: Any = _keep,
+    rename: Callable[[str, str], str] = _keep,
     *,
     ids: bool = True,
 ) -> dict[str, Any]:

@@ -134,10 +134,8 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
 
     async def aget_messages(self) -> list[BaseMessage]:
         """The session's messages, oldest first; [] when the session does not exist yet."""
-        session = await self.history.load_session(self.session_id)
-        if session is None:
-            return []
-        return [from_chat_message(m) for m in session.messages]
+        messages = await self.history.load_messages(self.session_id)
+        return [from_chat_message(m) for m in messages]
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` in one transaction; their AI usage is added to the session's."""

@@ -19,9 +19,7 @@ from session_history import (
     HistoryConfig,
     InvalidQueryError,
     Session,
-    SessionExistsError,
     SessionHistory,
-    SessionNotFoundError,
     SyncSessionHistory,
     Usage,
     run_sync,
@@ -29,44 +27,10 @@ from session_history import (
 
 from .convert import ITEM_KEY, to_chat_message, to_items, usage_of
 
-__all__ = ["HistorySession", "append_or_create"]
+__all__ = ["HistorySession"]
 
 # pop_messages takes a count: this one is more than any session holds.
 _ALL = sys.maxsize
-
-
-async def append_or_create(
-    history: SessionHistory,
-    session_id: str,
-    messages: Sequence[ChatMessage],
-    *,
-    usage: Usage | None = None,
-    agent_name: str,
-    model: str,
-) -> None:
-    """Append messages (and usage) to a session, creating it on the first write.
-
-    Safe against concurrent first writes: if another writer creates the session between our
-    failed append and our create, the create fails and we append after its messages instead.
-    (The pattern of ``langchain_session_history.history.append_or_create``, on core messages.)
-    """
-    try:
-        await history.append_messages(session_id, messages, usage=usage)
-        return
-    except SessionNotFoundError:
-        pass
-    try:
-        await history.create_session(
-            Session(
-                session_id=session_id,
-                agent_name=agent_name,
-                model=model,
-                messages=list(messages),
-                usage=usage,
-            )
-        )
-    except SessionExistsError:
-        await history.append_messages(session_id, messages, usage=usage)
 
 
 class HistorySession:
@@ -261,14 +225,11 @@ class HistorySession:
         await self._append([], usage=usage_of(usage))
 
     async def _append(self, messages: Sequence[ChatMessage], *, usage: Usage | None = None) -> None:
-        await append_or_create(
-            self.history,
-            self.session_id,
-            messages,
-            usage=usage,
-            agent_name=self.agent_name,
-            model=self.model or "unknown",
+        # Created on the first write, in the append's own transaction (race-free).
+        first = Session(
+            session_id=self.session_id, agent_name=self.agent_name, model=self.model or "unknown"
         )
+        await self.history.append_messages(self.session_id, messages, usage=usage, create=first)
 
     # -- owning a store (from_path) --------------------------------------------------------------
 

@@ -13,12 +13,9 @@ from pydantic_ai.result import StreamedRunResult
 from pydantic_ai.usage import UsageBase
 
 from session_history import (
-    ChatMessage,
     InvalidQueryError,
     Session,
-    SessionExistsError,
     SessionHistory,
-    SessionNotFoundError,
     SyncSessionHistory,
     Usage,
     run_sync,
@@ -237,50 +234,18 @@ class PydanticAIHistory:
     ) -> None:
         if not messages:
             return
-        converted = to_chat_messages(messages)
-        await append_or_create(
-            self.history,
-            session_id,
-            converted,
-            usage=usage_of(usage, messages),
+        # Created on the first write, in the append's own transaction (race-free).
+        first = Session(
+            session_id=session_id,
             agent_name=agent_name or _DEFAULT_AGENT,
             model=model or _model_name(messages),
+        )
+        await self.history.append_messages(
+            session_id, to_chat_messages(messages), usage=usage_of(usage, messages), create=first
         )
 
     def __repr__(self) -> str:
         return f"<PydanticAIHistory on {self.history!r}>"
-
-
-async def append_or_create(
-    history: SessionHistory,
-    session_id: str,
-    messages: Sequence[ChatMessage],
-    *,
-    usage: Usage | None,
-    agent_name: str,
-    model: str,
-) -> None:
-    """Append to a session, creating it on the first write.
-
-    The LangChain integration's pattern: if another writer creates the session between our
-    failed append and our create, the create fails and we append after its messages instead.
-    """
-    try:
-        await history.append_messages(session_id, messages, usage=usage)
-        return
-    except SessionNotFoundError:
-        pass
-    session = Session(
-        session_id=session_id,
-        agent_name=agent_name,
-        model=model,
-        messages=list(messages),
-        usage=usage,
-    )
-    try:
-        await history.create_session(session)
-    except SessionExistsError:
-        await history.append_messages(session_id, messages, usage=usage)
 
 
 def _check(run_kwargs: dict[str, Any]) -> None:
