@@ -262,6 +262,20 @@ async def test_wrap_gives_a_blocking_door_onto_the_same_store(
     door.close()
 
 
+async def test_a_wrapped_door_left_unclosed_leaves_the_store_to_its_owner(
+    session_history: SessionHistory,
+) -> None:
+    """Doors made for a while onto a store that outlives them (a test's door onto a module's
+    store) are not closed one by one: no warning, and the store stays open."""
+    door = SyncSessionHistory.wrap(session_history)
+    door.create_session(session("a"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        del door
+        gc.collect()
+    assert session_history.is_open and await session_history.session_count() == 1
+
+
 def test_a_blocking_import_of_many_batches_overlaps_and_keeps_everything(
     session_history_sync: SyncSessionHistory,
 ) -> None:

@@ -53,17 +53,20 @@ class SyncSessionHistory:
         """The asynchronous history behind this door (hooks receive it as ``history``)."""
         drive(self.history.open)
         self._open = True
+        self._owns = True
 
     @classmethod
     def wrap(cls, history: SessionHistory) -> Self:
         """A blocking door onto an existing history, opening it if needed.
 
-        Both then share one store: closing either closes it.
+        Both then share one store: closing either closes it. The door need not be closed: the
+        store's owner closes it (only the store warns when it is never closed).
         """
         door = cls.__new__(cls)
         door.history = history
         drive(history.open)
         door._open = True
+        door._owns = False
         return door
 
     @property
@@ -101,7 +104,7 @@ class SyncSessionHistory:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_open", False):
+        if getattr(self, "_open", False) and getattr(self, "_owns", False):
             warnings.warn(
                 f"{self!r} was not closed; use 'with SyncSessionHistory(...)' or call close()",
                 ResourceWarning,

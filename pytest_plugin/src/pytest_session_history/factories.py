@@ -156,12 +156,12 @@ def session_history_sync(
         return _store(name, db, scope, defaults, doc, blocking=True)
 
     @_taking((history,))
-    def door(**args: object) -> Iterator[SyncSessionHistory]:
+    def door(**args: object) -> SyncSessionHistory:
         store = args[history]
         assert isinstance(store, SessionHistory), f"{history} is not a SessionHistory fixture"
-        blocking = SyncSessionHistory.wrap(store)
-        yield blocking
-        blocking.close()
+        # Not closed here: closing a door closes the store behind it, which belongs to its own
+        # fixture (it may outlive this one, being of a wider scope).
+        return SyncSessionHistory.wrap(store)
 
     door.__doc__ = doc or f"A blocking door onto ``{history}``, scope {scope!r}."
     return pytest.fixture(door, scope=scope, name=name)
