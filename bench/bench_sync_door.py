@@ -2,7 +2,8 @@
 
 Run by hand: ``python bench/bench_sync_door.py``. Both run a coroutine that does nothing on an
 event loop in another thread and wait for its result; the difference is the door's own cost,
-paid by every call of ``SyncSessionHistory`` and of the LangChain adapter's sync methods.
+paid by every ``run_sync`` call: the integrations' sync methods (``SyncSessionHistory`` no longer
+goes through the background loop: it runs each call in the caller's thread).
 """
 
 from __future__ import annotations
