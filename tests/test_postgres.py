@@ -18,9 +18,11 @@ from session_history import (
     SessionHistory,
     SessionSummary,
     SyncSessionHistory,
+    Usage,
     run_sync,
 )
 from session_history._backends.postgres.connection import ident
+from session_history._urls import split_schema
 
 from .helpers import raw_sql, server_dsn, session, text
 
@@ -424,3 +426,60 @@ async def test_prune_deletes_exactly_the_sessions_it_reports(
     kept = [s.id for s in await session_history.list_sessions()]
     assert pruned == ["a"]
     assert sorted(kept) == ["b", "c"]
+
+
+@POSTGRES
+async def test_m002_keeps_a_database_written_before_it_and_its_numbers_exact_after(
+    session_history_db: str,
+) -> None:
+    """A schema as m001 left it (``jsonb`` columns, usage added on ``jsonb``), with a session in
+    it: after the migration the session reads back, usage still adds up, and numbers written
+    from then on keep their exact form."""
+    import asyncpg
+
+    from session_history._backends.postgres.schema import migrations
+
+    dsn, schema = split_schema(session_history_db)
+    s = ident(schema)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA {s}")
+        await conn.execute(
+            f"CREATE TABLE {s}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)"
+        )
+        first = next(iter(migrations))
+        assert first.name == "m001_initial"
+        await first.apply((conn, s))
+        await conn.execute(f"INSERT INTO {s}.migrations VALUES ('m001_initial', now())")
+        pk = await conn.fetchval(
+            f"INSERT INTO {s}.sessions (session_id, agent_name, model, started_at, updated_at, "
+            "message_count, turn_count, usage, metadata) "
+            "VALUES ('old', 'a', 'm', now(), now(), 1, 1, "
+            """'{"input_tokens": 3, "details": {"cached": 1}}', '{"team": "x"}') RETURNING pk"""
+        )
+        await conn.execute(
+            f"INSERT INTO {s}.messages (session_pk, seq, role, body, search_text, search_key) "
+            """VALUES ($1, 0, 'user', '{"role": "user", "content": "from before"}', """
+            "'from before', 'from before')",
+            pk,
+        )
+    finally:
+        await conn.close()
+    config = HistoryConfig(enabled=True, url=session_history_db, load_entrypoint_plugins=False)
+    async with SessionHistory(config) as history:
+        loaded = await history.load_session("old")
+        assert loaded is not None and [m.content for m in loaded.messages] == ["from before"]
+        assert loaded.metadata == {"team": "x"}
+        usage = Usage.model_validate({"input_tokens": 2, "details": {"cached": 1}, "cost": 1e16})
+        await history.append_messages(
+            "old",
+            [ChatMessage(role="assistant", content="after", metadata={"n": -0.0})],
+            usage=usage,
+        )
+        loaded = await history.load_session("old")
+        assert loaded is not None and loaded.usage is not None
+        dumped = loaded.usage.model_dump()
+        assert dumped["input_tokens"] == 5 and dumped["details"] == {"cached": 2}
+        assert dumped["cost"] == 1e16 and isinstance(dumped["cost"], float)
+        assert str(loaded.messages[1].metadata["n"]) == "-0.0"
+        assert [h.seq for h in await history.search("before")] == [0]
