@@ -483,3 +483,30 @@ async def test_m002_keeps_a_database_written_before_it_and_its_numbers_exact_aft
         assert dumped["cost"] == 1e16 and isinstance(dumped["cost"], float)
         assert str(loaded.messages[1].metadata["n"]) == "-0.0"
         assert [h.seq for h in await history.search("before")] == [0]
+
+
+@POSTGRES
+async def test_prune_keeps_a_session_appended_to_after_it_was_chosen(
+    session_history: SessionHistory,
+    session_history_config: HistoryConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An append that another writer commits between prune's choice and its delete made the
+    session the newest: it is kept, with the append (an acknowledged write is never lost)."""
+    from session_history._backends.postgres import writes
+
+    for name in ("a", "b"):
+        await session_history.create_session(session(name))
+    with SyncSessionHistory(session_history_config) as other:
+        real = writes.summaries
+
+        def meanwhile(texts: Iterator[str]) -> list[SessionSummary]:
+            other.append_messages("a", [text("user", "still here")])  # committed right now
+            return real(texts)
+
+        monkeypatch.setattr(writes, "summaries", meanwhile)
+        pruned = await session_history.prune(max_sessions=1)
+    monkeypatch.undo()
+    assert pruned == []
+    kept = {s.id: s.message_count for s in await session_history.list_sessions()}
+    assert kept == {"a": 1, "b": 0}

@@ -328,16 +328,25 @@ async def prune(conn: Conn, rules: Sequence[PruneRule], dry_run: bool) -> list[P
     async with conn.transaction():
         for rule in rules:
             rows = await conn.fetch(
-                f"SELECT pk, {SUMMARY_JSON} FROM sessions {rule.selection}", *rule.params
+                f"SELECT pk, xmin, {SUMMARY_JSON} FROM sessions {rule.selection}", *rule.params
             )
-            if not rows:
-                continue
-            results.append(PruneResult(rule.reason, summaries(r[1] for r in rows)))
-            if not dry_run:
-                # By key, the sessions reported: the selection run again would see what other
-                # writers committed meanwhile (each statement its own snapshot), and could
-                # delete a session it did not report.
-                await conn.execute(
-                    "DELETE FROM sessions WHERE pk = ANY($1::bigint[])", [r[0] for r in rows]
-                )
+            chosen = summaries(r[2] for r in rows)
+            if not dry_run and rows:
+                # Each statement has a snapshot of its own: delete by key exactly the sessions
+                # chosen (the selection run again could take one it did not report), and only
+                # as they were chosen (xmin, the row's version): a session another writer
+                # changed meanwhile (an append made it the newest) is kept, with what it got.
+                deleted = {
+                    r[0]
+                    for r in await conn.fetch(
+                        "DELETE FROM sessions AS s USING unnest($1::bigint[], $2::xid[]) "
+                        "AS chosen(pk, version) WHERE s.pk = chosen.pk "
+                        "AND s.xmin = chosen.version RETURNING s.session_id",
+                        [r[0] for r in rows],
+                        [r[1] for r in rows],
+                    )
+                }
+                chosen = [summary for summary in chosen if summary.id in deleted]
+            if chosen:
+                results.append(PruneResult(rule.reason, chosen))
     return results
