@@ -18,6 +18,7 @@ from ._errors import (
     InvalidQueryError,
     MigrationError,
     NotADatabaseError,
+    RevisionConflictError,
     SchemaTooNewError,
     SessionExistsError,
     SessionHistoryError,
@@ -25,11 +26,12 @@ from ._errors import (
     StoreClosedError,
 )
 from ._history import SessionHistory
-from ._models import ChatMessage, Role, Session, SessionSummary, ToolCall, Usage
+from ._models import Branch, ChatMessage, Role, Session, SessionSummary, ToolCall, Usage
 from ._sync import SyncSessionHistory
 from .hookspecs import hookimpl
 
 __all__ = [
+    "Branch",
     "ChatMessage",
     "ConnectionLostError",
     "DatabaseError",
@@ -38,6 +40,7 @@ __all__ = [
     "InvalidQueryError",
     "MigrationError",
     "NotADatabaseError",
+    "RevisionConflictError",
     "Role",
     "SchemaTooNewError",
     "Session",

@@ -83,6 +83,10 @@ class HistoryConfig(BaseModel):
     """``enforce_max_sessions`` also drops sessions not updated for longer than this."""
     load_entrypoint_plugins: bool = True
     """Load the hook plugins installed under the ``session_history`` entry-point group."""
+    session_ttl: timedelta | None = None
+    """Sliding expiry: every write to a session sets its ``expires_at`` this far ahead. An
+    expired session reads as missing; ``prune(expired=True)`` (``session-history prune
+    --expired``, and ``enforce_max_sessions``) deletes it."""
     busy_timeout: timedelta = timedelta(seconds=30)
     """How long a write waits for another process's write to finish before failing."""
 

@@ -11,6 +11,7 @@ Catch :class:`SessionHistoryError` to catch them all::
     │   └── StoreClosedError          the store was used after close()
     ├── SessionNotFoundError          no session with that id (.session_id)
     ├── SessionExistsError            create_session of an id already stored (.session_id)
+    ├── RevisionConflictError         the session changed since the revision a write expected
     ├── InvalidQueryError             a query, or data, the store cannot take as given
     └── HookError                     a plugin's hook raised after the write was committed
 
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidQueryError",
     "MigrationError",
     "NotADatabaseError",
+    "RevisionConflictError",
     "SchemaTooNewError",
     "SessionExistsError",
     "SessionHistoryError",
@@ -78,9 +80,10 @@ class StoreClosedError(DatabaseError):
 class SessionNotFoundError(SessionHistoryError):
     """No session with this id is stored."""
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, *, scope: str | None = None) -> None:
+        where = f" in scope {scope!r}" if scope is not None else ""
         super().__init__(
-            f"no session with id {session_id!r}; create it first "
+            f"no session with id {session_id!r}{where}; create it first "
             "(create_session or save_session), or list the stored ids with list_sessions"
         )
         self.session_id = session_id
@@ -95,6 +98,20 @@ class SessionExistsError(SessionHistoryError):
             "overwrite it or append_messages to add to it"
         )
         self.session_id = session_id
+
+
+class RevisionConflictError(SessionHistoryError):
+    """A write's ``expected_revision`` is not the stored one: someone else changed the session
+    first. Nothing was written."""
+
+    def __init__(self, session_id: str, expected: int, stored: int) -> None:
+        super().__init__(
+            f"session {session_id!r} is at revision {stored}, not {expected}: another writer "
+            "changed it first and nothing was written; read it again and retry on its revision"
+        )
+        self.session_id = session_id
+        self.expected = expected
+        self.stored = stored
 
 
 class InvalidQueryError(SessionHistoryError):

@@ -21,11 +21,15 @@ import pluggy
 from pydantic import JsonValue
 
 from ._backends import Backend, ListQuery, open_backend
+from ._backends.base import BranchTarget, WriteContext
+from ._backends.shared import with_entry_ids
+from ._backends.tree import new_entry_id
 from ._background import wait
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
 from ._jsonl import export_lines, import_lines
 from ._models import (
+    Branch,
     ChatMessage,
     HistoryStats,
     ImportReport,
@@ -165,6 +169,7 @@ class SessionHistory:
             SessionExistsError: a session with this id is already stored.
         """
         backend = await self._ready()
+        session = self._stamped(session)
         summary = await backend.create_session(session, want_summary=self._hooks.wants_saved)
         if summary is not None:
             await self._hooks.saved(summary, session.messages, "create")
@@ -172,13 +177,34 @@ class SessionHistory:
     async def save_session(self, session: Session) -> None:
         """Store ``session``, replacing any stored session with the same id.
 
-        When the stored messages are a prefix of ``session.messages`` (an agent loop saving after
-        each turn), only the new messages are written.
+        The messages that the stored current branch shares with ``session.messages`` from the
+        first (an agent loop saving after each turn shares them all) stay as they are, with
+        their entry ids; only the others are written, and the rest of the stored branch is
+        popped (other branches and forks keep theirs).
         """
         backend = await self._ready()
-        result = await backend.save_session(session, want_summary=self._hooks.wants_saved)
+        if self.config.session_ttl is not None:
+            session = session.model_copy(update={"expires_at": self._expiry()})
+        ids = [m.entry_id or new_entry_id() for m in session.messages]
+        result = await backend.save_session(session, ids=ids, want_summary=self._hooks.wants_saved)
         if result.summary is not None:
             await self._hooks.saved(result.summary, result.new_messages, "save")
+
+    def _expiry(self) -> datetime | None:
+        """When a session written now expires, by ``HistoryConfig.session_ttl`` (sliding)."""
+        ttl = self.config.session_ttl
+        return utc_now() + ttl if ttl is not None else None
+
+    def _stamped(self, session: Session) -> Session:
+        """``session`` with an entry id on every message, and its expiry by the config's TTL."""
+        messages, _ = with_entry_ids(session.messages)
+        update: dict[str, object] = {"messages": messages}
+        if self.config.session_ttl is not None:
+            update["expires_at"] = self._expiry()
+        return session.model_copy(update=update)
+
+    def _context(self, scope: str | None, expected_revision: int | None) -> WriteContext:
+        return WriteContext(scope, expected_revision, self._expiry())
 
     async def append_messages(
         self,
@@ -187,22 +213,41 @@ class SessionHistory:
         *,
         usage: Usage | None = None,
         create: Session | None = None,
-    ) -> None:
-        """Append ``messages``, in order, after the session's stored messages, atomically.
+        expected_revision: int | None = None,
+        scope: str | None = None,
+        state: dict[str, JsonValue] | None = None,
+    ) -> list[str]:
+        """Append ``messages``, in order, after the head of the session's current branch,
+        atomically.
 
         Args:
             session_id: The session to add to.
-            messages: The messages; concurrent appends never interleave within one call.
+            messages: The messages; concurrent appends never interleave within one call. A
+                message's ``entry_id`` is kept; the store gives one (a UUIDv7) to each that has
+                none.
             usage: Token usage of these messages, added to the session's total.
             create: When no session ``session_id`` is stored, store this one (its id must be
                 ``session_id``; its own messages, if any, come first) with ``messages`` after
                 it, in the same transaction: a session made on its first write, race-free
                 across writers. Hooks are told of a ``"create"`` then.
+            expected_revision: Append only if the session is at this revision
+                (``SessionSummary.revision``); else RevisionConflictError, nothing written.
+            scope: The caller's scope: a session of another scope is missing to it.
+            state: Keys to set in the session's state in the same transaction (None as a value
+                removes the key).
+
+        Returns:
+            The entry ids of ``messages``, in order. When every message carries an id that is
+            already on the session's current path, the append was made before (a retry of a call
+            whose outcome was unknown: cancelled, or its connection lost while committing):
+            nothing is stored again, and the same ids come back.
 
         Raises:
             SessionNotFoundError: no session with this id is stored, and no ``create``.
+            RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
         first = None
+        messages, given = with_entry_ids(messages)
         if create is not None:
             if create.session_id != session_id:
                 raise InvalidQueryError(
@@ -210,44 +255,183 @@ class SessionHistory:
                     "session to create when the one appended to is missing"
                 )
             total = create.usage + usage if create.usage and usage else create.usage or usage
-            first = create.model_copy(
-                update={"messages": [*create.messages, *messages], "usage": total}
+            if state:
+                create = create.model_copy(update={"state": {**create.state, **state}})
+            first = self._stamped(create).model_copy(
+                update={
+                    "messages": [*with_entry_ids(create.messages)[0], *messages],
+                    "usage": total,
+                }
             )
         backend = await self._ready()
         result = await backend.append_messages(
-            session_id, messages, usage=usage, create=first, want_summary=self._hooks.wants_saved
+            session_id,
+            messages,
+            usage=usage,
+            create=first,
+            context=self._context(scope, expected_revision),
+            state=state,
+            retry_check=given,
+            want_summary=self._hooks.wants_saved,
         )
-        if result.summary is not None:
+        if result.summary is not None and result.stored:
             if first is not None and result.created:
                 await self._hooks.saved(result.summary, first.messages, "create")
             else:
                 await self._hooks.saved(result.summary, messages, "append")
+        return [m.entry_id or "" for m in messages]
 
-    async def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
-        """Remove the last ``n`` messages of a session, atomically, and return them in order.
+    async def pop_messages(
+        self,
+        session_id: str,
+        n: int = 1,
+        *,
+        expected_revision: int | None = None,
+        scope: str | None = None,
+    ) -> list[ChatMessage]:
+        """Remove the last ``n`` messages of the session's current branch, atomically, and
+        return them in order.
 
         The summary's counts follow; usage stays (tokens were spent). Concurrent appends and pops
-        on one session never lose, duplicate or bring back a message. Fires
-        ``session_history_popped`` when something was removed.
+        on one session never lose, duplicate or bring back a message. Entries another branch or
+        a fork still reaches stay stored for it. Fires ``session_history_popped`` when something
+        was removed.
 
         Returns:
-            The removed messages, oldest first: fewer than ``n`` when the session holds fewer,
-            ``[]`` when it is empty or missing.
+            The removed messages, oldest first: fewer than ``n`` when the branch holds fewer,
+            ``[]`` when it is empty or the session missing.
+
+        Raises:
+            RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
         if n < 0:
             raise InvalidQueryError(f"n must be 0 or more, not {n}")
         backend = await self._ready()
         if n == 0:
             return []
-        result = await backend.pop_messages(session_id, n, want_summary=self._hooks.wants_popped)
+        result = await backend.pop_messages(
+            session_id,
+            n,
+            context=self._context(scope, expected_revision),
+            want_summary=self._hooks.wants_popped,
+        )
         if result.summary is not None and result.popped:
             await self._hooks.popped(result.summary, result.popped)
         return result.popped
 
-    async def delete_session(self, session_id: str) -> bool:
-        """Delete a session and its messages; False when there was no such session."""
+    async def branch_session(
+        self,
+        session_id: str,
+        *,
+        at: int | None = None,
+        from_entry: str | None = None,
+        expected_revision: int | None = None,
+        scope: str | None = None,
+    ) -> SessionSummary:
+        """Move the session's head back: to keep the first ``at`` messages of the current
+        branch, or to the entry ``from_entry`` (on the current branch, or on a branch the
+        session left). The messages left behind stay stored as a branch
+        (:meth:`list_branches`); the next append goes on the new branch. Switching back is a
+        branch to the other branch's tip.
+
+        Returns:
+            The session's summary after the move.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidQueryError: ``at`` out of range, ``from_entry`` not in the session, or not
+                exactly one of the two given.
+            RevisionConflictError: ``expected_revision`` is not the stored revision.
+        """
+        target = _target(at, from_entry, required=True)
         backend = await self._ready()
-        deleted = await backend.delete_session(session_id)
+        summary = await backend.branch_session(
+            session_id, target, context=self._context(scope, expected_revision)
+        )
+        if self._hooks.wants_saved:
+            await self._hooks.saved(summary, [], "branch")
+        return summary
+
+    async def list_branches(self, session_id: str, *, scope: str | None = None) -> list[Branch]:
+        """The session's branches, oldest update first: each one's ``tip`` entry, ``length``,
+        ``updated_at``, and whether it is the ``current`` one. ``[]`` when the session is
+        missing."""
+        backend = await self._ready()
+        return await backend.list_branches(session_id, scope) or []
+
+    async def fork_session(
+        self,
+        source_id: str,
+        new_id: str,
+        *,
+        at: int | None = None,
+        from_entry: str | None = None,
+        scope: str | None = None,
+        metadata: dict[str, JsonValue] | None = None,
+        source_scope: str | None = None,
+    ) -> SessionSummary:
+        """Start session ``new_id`` whose history is the first ``at`` messages of the source's
+        current branch (all by default), or the path to its entry ``from_entry``: the entries
+        are shared, not copied. The fork has the source's agent and model, its own ``scope``
+        and ``metadata`` when given (else the source's), no usage and no state yet; its summary
+        records ``forked_from`` and ``forked_at``. Deleting the source leaves every fork whole.
+
+        Raises:
+            SessionNotFoundError: no source session (of ``source_scope``, when given).
+            SessionExistsError: a session ``new_id`` is stored.
+            InvalidQueryError: ``at`` out of range, or ``from_entry`` not in the source.
+        """
+        if not new_id:
+            raise InvalidQueryError("the fork's id is empty; give it an id of its own")
+        target = _target(at, from_entry, required=False)
+        backend = await self._ready()
+        summary = await backend.fork_session(
+            source_id,
+            new_id,
+            target,
+            source_scope=source_scope,
+            scope=scope,
+            metadata=metadata,
+            expires_at=self._expiry(),
+        )
+        if self._hooks.wants_saved:
+            messages = await backend.load_messages(new_id, None, None)
+            await self._hooks.saved(summary, messages, "fork")
+        return summary
+
+    async def set_state(
+        self,
+        session_id: str,
+        state: dict[str, JsonValue],
+        *,
+        expected_revision: int | None = None,
+        scope: str | None = None,
+    ) -> SessionSummary:
+        """Set keys of the session's state (None as a value removes the key), in one
+        transaction; the revision changes. To write state together with messages, give it to
+        :meth:`append_messages`.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RevisionConflictError: ``expected_revision`` is not the stored revision.
+        """
+        backend = await self._ready()
+        return await backend.set_state(
+            session_id, state, context=self._context(scope, expected_revision)
+        )
+
+    async def load_state(
+        self, session_id: str, *, scope: str | None = None
+    ) -> dict[str, JsonValue] | None:
+        """The session's state (``{}`` when it has none), or None when the session is missing."""
+        backend = await self._ready()
+        return await backend.load_state(session_id, scope)
+
+    async def delete_session(self, session_id: str, *, scope: str | None = None) -> bool:
+        """Delete a session and its messages; False when there was no such session. Entries a
+        fork shares stay stored for the fork."""
+        backend = await self._ready()
+        deleted = await backend.delete_session(session_id, scope)
         if deleted:
             await self._hooks.deleted(session_id)
         return deleted
@@ -256,7 +440,7 @@ class SessionHistory:
         """Prune by the config: drop sessions older than ``max_age``, then all but the
         ``max_sessions`` most recently updated. Returns how many were pruned."""
         pruned = await self.prune(
-            max_sessions=self.config.max_sessions, max_age=self.config.max_age
+            max_sessions=self.config.max_sessions, max_age=self.config.max_age, expired=True
         )
         return len(pruned)
 
@@ -265,17 +449,25 @@ class SessionHistory:
         *,
         max_sessions: int | None = None,
         max_age: timedelta | None = None,
+        expired: bool = False,
+        scope: str | None = None,
         dry_run: bool = False,
     ) -> list[SessionSummary]:
-        """Remove sessions not updated within ``max_age``, then all but the ``max_sessions``
-        newest, in one transaction. Returns the removed sessions (with ``dry_run``, the ones that
-        would be removed, removing nothing and firing no hook)."""
+        """Remove expired sessions (with ``expired``), then sessions not updated within
+        ``max_age``, then all but the ``max_sessions`` newest, in one transaction; only among
+        ``scope``'s sessions when it is given. Returns the removed sessions (with ``dry_run``,
+        the ones that would be removed, removing nothing and firing no hook). Entries a fork
+        shares with a removed session stay stored for the fork."""
         backend = await self._ready()
         if max_sessions is not None and max_sessions < 0:
             raise InvalidQueryError(f"max_sessions must be 0 or more, not {max_sessions}")
         older_than = utc_now() - max_age if max_age is not None else None
         results = await backend.prune(
-            max_sessions=max_sessions, older_than=older_than, dry_run=dry_run
+            max_sessions=max_sessions,
+            older_than=older_than,
+            expired=expired,
+            scope=scope,
+            dry_run=dry_run,
         )
         if not dry_run:
             for result in results:
@@ -284,28 +476,33 @@ class SessionHistory:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def load_session(self, session_id: str) -> Session | None:
-        """The session with all its messages in order, or None."""
+    async def load_session(self, session_id: str, *, scope: str | None = None) -> Session | None:
+        """The session with the messages of its current branch in order, and its state; None
+        when it is missing (or expired, or of another ``scope`` than the one given)."""
         backend = await self._ready()
-        return await backend.load_session(session_id)
+        return await backend.load_session(session_id, scope)
 
-    async def load_messages(self, session_id: str, *, last: int | None = None) -> list[ChatMessage]:
-        """The session's messages in order, without its summary; ``[]`` when it is missing.
+    async def load_messages(
+        self, session_id: str, *, last: int | None = None, scope: str | None = None
+    ) -> list[ChatMessage]:
+        """The messages of the session's current branch in order, without its summary; ``[]``
+        when it is missing.
 
         Args:
             session_id: The session to read.
             last: Only the last this many messages (still oldest first). They are read from
                 the end, so the cost depends on ``last``, not on the session's length.
+            scope: The caller's scope: a session of another scope is missing to it.
         """
         if last is not None and last < 0:
             raise InvalidQueryError(f"last must be 0 or more, not {last}")
         backend = await self._ready()
         if last == 0:
             return []
-        return await backend.load_messages(session_id, last)
+        return await backend.load_messages(session_id, last, scope)
 
     async def load_metadata(
-        self, session_id: str, key: str, *, last: int | None = None
+        self, session_id: str, key: str, *, last: int | None = None, scope: str | None = None
     ) -> list[JsonValue | None]:
         """``metadata[key]`` of each of the session's messages, in order, read straight from
         the stored JSON without building the messages: for integrations that keep their
@@ -330,12 +527,15 @@ class SessionHistory:
         backend = await self._ready()
         if last == 0:
             return []
-        return await backend.load_metadata(session_id, key, last)
+        return await backend.load_metadata(session_id, key, last, scope)
 
-    async def get_summary(self, session_id: str) -> SessionSummary | None:
-        """The session's summary (counts, usage, times) without reading its messages, or None."""
+    async def get_summary(
+        self, session_id: str, *, scope: str | None = None
+    ) -> SessionSummary | None:
+        """The session's summary (counts of its current branch, usage, times, revision, head)
+        without reading its messages, or None."""
         backend = await self._ready()
-        return await backend.get_summary(session_id)
+        return await backend.get_summary(session_id, scope)
 
     async def list_sessions(
         self,
@@ -347,6 +547,7 @@ class SessionHistory:
         model: str | None = None,
         updated_since: datetime | None = None,
         updated_until: datetime | None = None,
+        scope: str | None = None,
     ) -> list[SessionSummary]:
         """Summaries, most recently updated first (ties by id, so the order is stable).
 
@@ -359,6 +560,7 @@ class SessionHistory:
             model: Only sessions with this model.
             updated_since: Only sessions updated at or after this time.
             updated_until: Only sessions updated before this time.
+            scope: Only sessions of this scope.
         """
         backend = await self._ready()
         if (limit is not None and limit < 0) or offset < 0:
@@ -371,6 +573,7 @@ class SessionHistory:
             model=model,
             updated_since=updated_since,
             updated_until=updated_until,
+            scope=scope,
         )
         return await backend.list_sessions(query)
 
@@ -378,10 +581,10 @@ class SessionHistory:
         """The sessions of one agent, most recently updated first."""
         return await self.list_sessions(agent_name=agent_name)
 
-    async def session_count(self) -> int:
-        """How many sessions are stored."""
+    async def session_count(self, *, scope: str | None = None) -> int:
+        """How many sessions are stored (of ``scope``, when given)."""
         backend = await self._ready()
-        return await backend.session_count()
+        return await backend.session_count(scope)
 
     # -- search, stats, export, import ----------------------------------------------------------
 
@@ -390,18 +593,21 @@ class SessionHistory:
         query: str,
         *,
         agent_name: str | None = None,
+        scope: str | None = None,
         limit: int = 20,
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
         """Messages matching ``query``, best first.
 
-        Searches message content, reasoning, and tool-call names and arguments. A query is plain
+        Searches message content, reasoning, and tool-call names and arguments, on every branch
+        of every session (a hit says its session and entry). A query is plain
         words (all must match) and "quoted phrases"; ``word*`` matches a prefix. No search
         syntax to learn, and none to get wrong.
 
         Args:
             query: What to look for.
             agent_name: Only this agent's sessions.
+            scope: Only sessions of this scope.
             limit: At most this many hits.
             highlight: The marks put around each match in the snippets.
 
@@ -412,12 +618,15 @@ class SessionHistory:
         if limit < 1:
             raise InvalidQueryError(f"limit must be 1 or more, not {limit}")
         backend = await self._ready()
-        return await backend.search(terms, agent_name=agent_name, limit=limit, highlight=highlight)
+        return await backend.search(
+            terms, agent_name=agent_name, scope=scope, limit=limit, highlight=highlight
+        )
 
-    async def stats(self) -> HistoryStats:
-        """Counts of sessions, messages, turns, tool calls and tokens, per agent and model."""
+    async def stats(self, *, scope: str | None = None) -> HistoryStats:
+        """Counts of sessions, messages (of current branches), turns, tool calls and tokens, per
+        agent and model; of ``scope``'s sessions when it is given."""
         backend = await self._ready()
-        return await backend.stats()
+        return await backend.stats(scope)
 
     async def export_jsonl(self, *, batch_size: int = 500) -> AsyncIterator[str]:
         """Every session as one JSON line (an ``ExportedSession``), lossless, in a stable order.
@@ -447,3 +656,15 @@ class SessionHistory:
             batch_size=batch_size,
             fire_saved=self._hooks.saved if self._hooks.wants_saved else None,
         )
+
+
+def _target(at: int | None, from_entry: str | None, *, required: bool) -> BranchTarget:
+    if at is not None and from_entry is not None:
+        raise InvalidQueryError("give at or from_entry, not both")
+    if required and at is None and from_entry is None:
+        raise InvalidQueryError(
+            "give at (how many messages of the current branch to keep) or from_entry"
+        )
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int)):
+        raise InvalidQueryError(f"at must be a whole number of messages, not {at!r}")
+    return BranchTarget(at=at, from_entry=from_entry)

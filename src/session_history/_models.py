@@ -18,7 +18,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "Branch",
     "ChatMessage",
+    "ExportedBranch",
     "ExportedSession",
     "HistoryStats",
     "ImportReport",
@@ -126,6 +128,10 @@ class ChatMessage(BaseModel):
     status: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     """Framework data with no field of its own (for example a LangChain message's extra fields)."""
+    entry_id: str | None = Field(default=None, min_length=1)
+    """The stored entry's id: set on every message read from the store. On a write, None lets
+    the store give one (a time-ordered UUIDv7); a caller's own id is kept, and an append whose
+    ids are already on the session's path stores nothing again (a safe retry)."""
 
 
 def message_counts(messages: Iterable[ChatMessage]) -> tuple[int, int]:
@@ -156,6 +162,15 @@ class Session(BaseModel):
     usage: Usage | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     """Title, user, tags: whatever the application wants to find the session by later."""
+    scope: str | None = None
+    """Who owns the session (a user, tenant or channel): listing, search, stats and pruning
+    filter by it, and a read or write given another scope finds no such session."""
+    expires_at: UtcDatetime | None = None
+    """After this time the session reads as missing everywhere; ``prune(expired=True)`` deletes
+    it. ``HistoryConfig.session_ttl`` sets it on every write."""
+    state: dict[str, JsonValue] = Field(default_factory=dict)
+    """A framework's own fields kept beside the messages (deferred tool requests, turn usage...),
+    written in the same transaction as an append (``append_messages(..., state=...)``)."""
 
 
 class SessionSummary(BaseModel):
@@ -177,6 +192,29 @@ class SessionSummary(BaseModel):
     ended_at: AwareDatetime | None = None
     usage: Usage | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    scope: str | None = None
+    expires_at: AwareDatetime | None = None
+    revision: int = 1
+    """Changes on every change to the session (append, pop, branch, save, state); give it back
+    as ``expected_revision`` to refuse a write when someone else wrote first."""
+    head: str | None = None
+    """The entry id of the last message of the current branch (None when empty)."""
+    forked_from: str | None = None
+    """The session this one was forked from (its id, even once that session is deleted)."""
+    forked_at: str | None = None
+    """The entry of ``forked_from`` the fork starts after (None: forked with no messages)."""
+
+
+class Branch(BaseModel):
+    """One branch of a session: the path from the first entry to ``tip``."""
+
+    tip: str | None
+    """The entry id of the branch's last message (None for an empty branch)."""
+    length: int
+    """How many messages the branch holds, from the first."""
+    updated_at: AwareDatetime
+    current: bool
+    """Whether this is the session's current branch (the one reads and appends follow)."""
 
 
 class SearchHit(BaseModel):
@@ -192,6 +230,8 @@ class SearchHit(BaseModel):
     """Relevance (bm25 on SQLite): higher is better; hits come best first."""
     agent_name: str
     model: str
+    entry_id: str
+    """The message's entry id (it may be on a branch other than the session's current one)."""
 
 
 class HistoryStats(BaseModel):
@@ -212,13 +252,30 @@ class HistoryStats(BaseModel):
     """The database's size on disk, where the backend can tell."""
 
 
+class ExportedBranch(BaseModel):
+    """A branch of an exported session other than its current one: the messages after the entry
+    ``parent`` (None: from the first), which is on the current path or on an earlier branch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str | None
+    messages: list[ChatMessage] = Field(min_length=1)
+    updated_at: UtcDatetime | None = None
+
+
 class ExportedSession(Session):
     """A session as one line of an export: the session and when it was last updated, so an
-    import restores the listing order too."""
+    import restores the listing order too; its tree (entry ids on every message, the other
+    branches, where it was forked from) and its revision. A line of an earlier release, with
+    none of these, imports as a one-branch session."""
 
     messages: list[ChatMessage]
     """Required here: a line without it is a mistake to report, not an empty session."""
     updated_at: UtcDatetime | None = None
+    revision: int | None = Field(default=None, ge=1)
+    branches: list[ExportedBranch] = Field(default_factory=list)
+    forked_from: str | None = None
+    forked_at: str | None = None
 
 
 class ImportReport(BaseModel):

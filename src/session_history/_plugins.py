@@ -98,7 +98,7 @@ class Hooks:
         self,
         summary: SessionSummary,
         new_messages: Sequence[ChatMessage],
-        operation: Literal["create", "save", "append"],
+        operation: Literal["create", "save", "append", "branch", "fork"],
     ) -> None:
         await call_hook(
             self._hook.session_history_saved,
@@ -117,7 +117,7 @@ class Hooks:
         )
 
     async def pruned(
-        self, pruned: list[SessionSummary], reason: Literal["max_sessions", "max_age"]
+        self, pruned: list[SessionSummary], reason: Literal["max_sessions", "max_age", "expired"]
     ) -> None:
         await call_hook(
             self._hook.session_history_pruned,

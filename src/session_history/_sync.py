@@ -24,6 +24,7 @@ from ._config import HistoryConfig
 from ._errors import StoreClosedError
 from ._history import SessionHistory
 from ._models import (
+    Branch,
     ChatMessage,
     HistoryStats,
     ImportReport,
@@ -143,19 +144,111 @@ class SyncSessionHistory:
         *,
         usage: Usage | None = None,
         create: Session | None = None,
-    ) -> None:
+        expected_revision: int | None = None,
+        scope: str | None = None,
+        state: dict[str, JsonValue] | None = None,
+    ) -> list[str]:
         """See :meth:`SessionHistory.append_messages`."""
         return self._call(
-            self.history.append_messages, session_id, messages, usage=usage, create=create
+            self.history.append_messages,
+            session_id,
+            messages,
+            usage=usage,
+            create=create,
+            expected_revision=expected_revision,
+            scope=scope,
+            state=state,
         )
 
-    def pop_messages(self, session_id: str, n: int = 1) -> list[ChatMessage]:
+    def pop_messages(
+        self,
+        session_id: str,
+        n: int = 1,
+        *,
+        expected_revision: int | None = None,
+        scope: str | None = None,
+    ) -> list[ChatMessage]:
         """See :meth:`SessionHistory.pop_messages`."""
-        return self._call(self.history.pop_messages, session_id, n)
+        return self._call(
+            self.history.pop_messages,
+            session_id,
+            n,
+            expected_revision=expected_revision,
+            scope=scope,
+        )
 
-    def delete_session(self, session_id: str) -> bool:
+    def branch_session(
+        self,
+        session_id: str,
+        *,
+        at: int | None = None,
+        from_entry: str | None = None,
+        expected_revision: int | None = None,
+        scope: str | None = None,
+    ) -> SessionSummary:
+        """See :meth:`SessionHistory.branch_session`."""
+        return self._call(
+            self.history.branch_session,
+            session_id,
+            at=at,
+            from_entry=from_entry,
+            expected_revision=expected_revision,
+            scope=scope,
+        )
+
+    def list_branches(self, session_id: str, *, scope: str | None = None) -> list[Branch]:
+        """See :meth:`SessionHistory.list_branches`."""
+        return self._call(self.history.list_branches, session_id, scope=scope)
+
+    def fork_session(
+        self,
+        source_id: str,
+        new_id: str,
+        *,
+        at: int | None = None,
+        from_entry: str | None = None,
+        scope: str | None = None,
+        metadata: dict[str, JsonValue] | None = None,
+        source_scope: str | None = None,
+    ) -> SessionSummary:
+        """See :meth:`SessionHistory.fork_session`."""
+        return self._call(
+            self.history.fork_session,
+            source_id,
+            new_id,
+            at=at,
+            from_entry=from_entry,
+            scope=scope,
+            metadata=metadata,
+            source_scope=source_scope,
+        )
+
+    def set_state(
+        self,
+        session_id: str,
+        state: dict[str, JsonValue],
+        *,
+        expected_revision: int | None = None,
+        scope: str | None = None,
+    ) -> SessionSummary:
+        """See :meth:`SessionHistory.set_state`."""
+        return self._call(
+            self.history.set_state,
+            session_id,
+            state,
+            expected_revision=expected_revision,
+            scope=scope,
+        )
+
+    def load_state(
+        self, session_id: str, *, scope: str | None = None
+    ) -> dict[str, JsonValue] | None:
+        """See :meth:`SessionHistory.load_state`."""
+        return self._call(self.history.load_state, session_id, scope=scope)
+
+    def delete_session(self, session_id: str, *, scope: str | None = None) -> bool:
         """See :meth:`SessionHistory.delete_session`."""
-        return self._call(self.history.delete_session, session_id)
+        return self._call(self.history.delete_session, session_id, scope=scope)
 
     def enforce_max_sessions(self) -> int:
         """See :meth:`SessionHistory.enforce_max_sessions`."""
@@ -166,30 +259,39 @@ class SyncSessionHistory:
         *,
         max_sessions: int | None = None,
         max_age: timedelta | None = None,
+        expired: bool = False,
+        scope: str | None = None,
         dry_run: bool = False,
     ) -> list[SessionSummary]:
         """See :meth:`SessionHistory.prune`."""
         return self._call(
-            self.history.prune, max_sessions=max_sessions, max_age=max_age, dry_run=dry_run
+            self.history.prune,
+            max_sessions=max_sessions,
+            max_age=max_age,
+            expired=expired,
+            scope=scope,
+            dry_run=dry_run,
         )
 
-    def load_session(self, session_id: str) -> Session | None:
+    def load_session(self, session_id: str, *, scope: str | None = None) -> Session | None:
         """See :meth:`SessionHistory.load_session`."""
-        return self._call(self.history.load_session, session_id)
+        return self._call(self.history.load_session, session_id, scope=scope)
 
-    def load_messages(self, session_id: str, *, last: int | None = None) -> list[ChatMessage]:
+    def load_messages(
+        self, session_id: str, *, last: int | None = None, scope: str | None = None
+    ) -> list[ChatMessage]:
         """See :meth:`SessionHistory.load_messages`."""
-        return self._call(self.history.load_messages, session_id, last=last)
+        return self._call(self.history.load_messages, session_id, last=last, scope=scope)
 
     def load_metadata(
-        self, session_id: str, key: str, *, last: int | None = None
+        self, session_id: str, key: str, *, last: int | None = None, scope: str | None = None
     ) -> list[JsonValue | None]:
         """See :meth:`SessionHistory.load_metadata`."""
-        return self._call(self.history.load_metadata, session_id, key, last=last)
+        return self._call(self.history.load_metadata, session_id, key, last=last, scope=scope)
 
-    def get_summary(self, session_id: str) -> SessionSummary | None:
+    def get_summary(self, session_id: str, *, scope: str | None = None) -> SessionSummary | None:
         """See :meth:`SessionHistory.get_summary`."""
-        return self._call(self.history.get_summary, session_id)
+        return self._call(self.history.get_summary, session_id, scope=scope)
 
     def list_sessions(
         self,
@@ -201,6 +303,7 @@ class SyncSessionHistory:
         model: str | None = None,
         updated_since: datetime | None = None,
         updated_until: datetime | None = None,
+        scope: str | None = None,
     ) -> list[SessionSummary]:
         """See :meth:`SessionHistory.list_sessions`."""
         return self._call(
@@ -212,32 +315,39 @@ class SyncSessionHistory:
             model=model,
             updated_since=updated_since,
             updated_until=updated_until,
+            scope=scope,
         )
 
     def list_agent_sessions(self, agent_name: str) -> list[SessionSummary]:
         """See :meth:`SessionHistory.list_agent_sessions`."""
         return self._call(self.history.list_agent_sessions, agent_name)
 
-    def session_count(self) -> int:
+    def session_count(self, *, scope: str | None = None) -> int:
         """See :meth:`SessionHistory.session_count`."""
-        return self._call(self.history.session_count)
+        return self._call(self.history.session_count, scope=scope)
 
     def search(
         self,
         query: str,
         *,
         agent_name: str | None = None,
+        scope: str | None = None,
         limit: int = 20,
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
         """See :meth:`SessionHistory.search`."""
         return self._call(
-            self.history.search, query, agent_name=agent_name, limit=limit, highlight=highlight
+            self.history.search,
+            query,
+            agent_name=agent_name,
+            scope=scope,
+            limit=limit,
+            highlight=highlight,
         )
 
-    def stats(self) -> HistoryStats:
+    def stats(self, *, scope: str | None = None) -> HistoryStats:
         """See :meth:`SessionHistory.stats`."""
-        return self._call(self.history.stats)
+        return self._call(self.history.stats, scope=scope)
 
     def export_jsonl(self, *, batch_size: int = 500) -> Iterator[str]:
         """See :meth:`SessionHistory.export_jsonl`."""

@@ -39,14 +39,18 @@ def session_history_saved(
     history: SessionHistory,
     summary: SessionSummary,
     new_messages: Sequence[ChatMessage],
-    operation: Literal["create", "save", "append"],
+    operation: Literal["create", "save", "append", "branch", "fork"],
 ) -> None:
-    """After ``create_session``, ``save_session`` or ``append_messages`` committed, and for each
-    session ``import_jsonl`` wrote (``"create"`` for one it added, ``"save"`` for one it replaced;
-    none for one it found unchanged).
+    """After ``create_session``, ``save_session``, ``append_messages``, ``branch_session`` or
+    ``fork_session`` committed, and for each session ``import_jsonl`` wrote (``"create"`` for one
+    it added, ``"save"`` for one it replaced; none for one it found unchanged).
 
-    ``summary`` is the session as stored after the write; ``new_messages`` are the messages this
-    call wrote (for a save that only added to a stored prefix, just the added ones).
+    ``summary`` is the session as stored after the write (its ``head``, ``revision`` and counts
+    included); ``new_messages`` are the messages this call wrote, each with its ``entry_id`` (for
+    a save that only added to a stored prefix, just the added ones). A ``"branch"`` writes none:
+    the head moved (``summary.head``), the branch left is kept. A ``"fork"`` gives the new
+    session's messages, which it shares with its source. An append that was a retry of one
+    already stored (its entry ids are on the path) wrote nothing and fires nothing.
     """
 
 
@@ -65,7 +69,7 @@ def session_history_popped(
 def session_history_pruned(
     history: SessionHistory,
     pruned: Sequence[SessionSummary],
-    reason: Literal["max_sessions", "max_age"],
+    reason: Literal["max_sessions", "max_age", "expired"],
 ) -> None:
     """After pruning committed the removal of ``pruned`` (never called with an empty list)."""
 

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 from pydantic import JsonValue
 
 from .._models import (
+    Branch,
     ChatMessage,
     ExportedSession,
     HistoryStats,
@@ -28,13 +29,37 @@ from .._search import Term
 __all__ = [
     "AppendResult",
     "Backend",
+    "BranchTarget",
     "ExportBatch",
     "ImportOutcome",
     "ListQuery",
     "PopResult",
     "PruneResult",
     "SaveResult",
+    "WriteContext",
 ]
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """What every write that changes a session checks and sets, besides its own arguments."""
+
+    scope: str | None = None
+    """The caller's scope: a session of another scope is missing to it."""
+    expected_revision: int | None = None
+    """Refuse the write (RevisionConflictError, nothing changed) unless the stored revision is
+    this one; checked in the write's own transaction."""
+    expires_at: datetime | None = None
+    """Set the session's expiry to this (``HistoryConfig.session_ttl`` from now); None keeps it."""
+
+
+@dataclass(frozen=True)
+class BranchTarget:
+    """Where a branch or a fork starts: after the first ``at`` messages of the current branch,
+    or after the entry ``from_entry`` (on the current branch or on another of the session's)."""
+
+    at: int | None = None
+    from_entry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,7 @@ class ListQuery:
     model: str | None = None
     updated_since: datetime | None = None
     updated_until: datetime | None = None
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,8 @@ class AppendResult:
 
     summary: SessionSummary | None
     created: bool
+    stored: bool = True
+    """False when every entry was already on the session's path (a retry): nothing written."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +109,7 @@ class PopResult:
 class PruneResult:
     """Sessions removed by one pruning rule."""
 
-    reason: Literal["max_sessions", "max_age"]
+    reason: Literal["max_sessions", "max_age", "expired"]
     pruned: list[SessionSummary]
 
 
@@ -120,9 +148,13 @@ class Backend(Protocol):
         """Insert a new session and its messages; SessionExistsError if the id is taken."""
         ...
 
-    async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
-        """Insert or replace; when the stored messages are a prefix of ``session.messages``,
-        write only the rest."""
+    async def save_session(
+        self, session: Session, *, ids: Sequence[str], want_summary: bool
+    ) -> SaveResult:
+        """Insert or replace; the messages the stored current branch shares with
+        ``session.messages`` from the first stay, and only the rest is written (the stored
+        branch's other messages are popped). ``ids`` are the entry ids of the messages, for
+        those that are new."""
         ...
 
     async def append_messages(
@@ -132,45 +164,91 @@ class Backend(Protocol):
         *,
         usage: Usage | None,
         create: Session | None,
+        context: WriteContext,
+        state: dict[str, JsonValue] | None,
+        retry_check: bool,
         want_summary: bool,
     ) -> AppendResult:
-        """Append in order after the stored messages. A missing session is stored as ``create``
-        (its messages already end with these, and its usage includes theirs), in the same
-        transaction; without it, SessionNotFoundError."""
+        """Append in order after the head (every message has its ``entry_id``). A missing session
+        is stored as ``create`` (its messages already end with these, and its usage includes
+        theirs), in the same transaction; without it, SessionNotFoundError. With
+        ``retry_check`` (the caller chose some ids), entries already on the path store nothing.
+        ``state`` is merged into the session's state in the same transaction."""
         ...
 
-    async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
-        """Remove the last ``n`` messages of a session in one transaction; a missing session
-        removes nothing."""
+    async def pop_messages(
+        self, session_id: str, n: int, *, context: WriteContext, want_summary: bool
+    ) -> PopResult:
+        """Remove the last ``n`` messages of the current branch in one transaction (entries
+        another branch or fork reaches stay stored); a missing session removes nothing."""
         ...
 
-    async def load_session(self, session_id: str) -> Session | None: ...
+    async def branch_session(
+        self, session_id: str, target: BranchTarget, *, context: WriteContext
+    ) -> SessionSummary:
+        """Move the head to ``target``; the branch left keeps its entries."""
+        ...
 
-    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
-        """The session's messages in order, or only its ``last`` ones (read from the end: the
-        cost depends on ``last``, not on the session's length); [] when missing."""
+    async def fork_session(
+        self,
+        source_id: str,
+        new_id: str,
+        target: BranchTarget,
+        *,
+        source_scope: str | None,
+        scope: str | None,
+        metadata: dict[str, JsonValue] | None,
+        expires_at: datetime | None,
+    ) -> SessionSummary:
+        """A new session whose path is the source's up to ``target``, sharing its entries."""
+        ...
+
+    async def list_branches(self, session_id: str, scope: str | None) -> list[Branch] | None: ...
+
+    async def set_state(
+        self, session_id: str, state: dict[str, JsonValue], *, context: WriteContext
+    ) -> SessionSummary: ...
+
+    async def load_state(
+        self, session_id: str, scope: str | None
+    ) -> dict[str, JsonValue] | None: ...
+
+    async def load_session(self, session_id: str, scope: str | None) -> Session | None: ...
+
+    async def load_messages(
+        self, session_id: str, last: int | None, scope: str | None
+    ) -> list[ChatMessage]:
+        """The current branch's messages in order, or only its ``last`` ones (read from the
+        end: the cost depends on ``last``, not on the session's length); [] when missing."""
         ...
 
     async def load_metadata(
-        self, session_id: str, key: str, last: int | None
+        self, session_id: str, key: str, last: int | None, scope: str | None
     ) -> list[JsonValue | None]:
         """``metadata[key]`` of each message in order (or of the ``last`` ones), read without
         building the messages; None where a message has no such key."""
         ...
 
-    async def get_summary(self, session_id: str) -> SessionSummary | None: ...
+    async def get_summary(self, session_id: str, scope: str | None) -> SessionSummary | None: ...
 
     async def list_sessions(self, query: ListQuery) -> list[SessionSummary]: ...
 
-    async def session_count(self) -> int: ...
+    async def session_count(self, scope: str | None) -> int: ...
 
-    async def delete_session(self, session_id: str) -> bool: ...
+    async def delete_session(self, session_id: str, scope: str | None) -> bool: ...
 
     async def prune(
-        self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+        self,
+        *,
+        max_sessions: int | None,
+        older_than: datetime | None,
+        expired: bool,
+        scope: str | None,
+        dry_run: bool,
     ) -> list[PruneResult]:
-        """Remove sessions last updated before ``older_than``, then all but the ``max_sessions``
-        newest, in one transaction; with ``dry_run`` only report them."""
+        """Remove expired sessions (with ``expired``), then those last updated before
+        ``older_than``, then all but the ``max_sessions`` newest (of ``scope``, when given),
+        in one transaction; with ``dry_run`` only report them."""
         ...
 
     async def search(
@@ -178,13 +256,14 @@ class Backend(Protocol):
         terms: list[Term],
         *,
         agent_name: str | None,
+        scope: str | None,
         limit: int,
         highlight: tuple[str, str],
     ) -> list[SearchHit]:
-        """Messages matching every term, best first."""
+        """Messages matching every term, on any branch, best first."""
         ...
 
-    async def stats(self) -> HistoryStats: ...
+    async def stats(self, scope: str | None) -> HistoryStats: ...
 
     async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
         """Up to ``limit`` sessions after ``cursor`` (0 to start), each as one JSON line of an

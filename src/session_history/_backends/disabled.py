@@ -12,7 +12,9 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
+from .._errors import SessionNotFoundError
 from .._models import (
+    Branch,
     ChatMessage,
     ExportedSession,
     HistoryStats,
@@ -24,12 +26,14 @@ from .._models import (
 from .._search import Term
 from .base import (
     AppendResult,
+    BranchTarget,
     ExportBatch,
     ImportOutcome,
     ListQuery,
     PopResult,
     PruneResult,
     SaveResult,
+    WriteContext,
 )
 
 __all__ = ["DisabledBackend"]
@@ -66,7 +70,9 @@ class DisabledBackend:
     ) -> SessionSummary | None:
         return None
 
-    async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
+    async def save_session(
+        self, session: Session, *, ids: Sequence[str], want_summary: bool
+    ) -> SaveResult:
         return SaveResult(None, [])
 
     async def append_messages(
@@ -76,38 +82,81 @@ class DisabledBackend:
         *,
         usage: Usage | None,
         create: Session | None,
+        context: WriteContext,
+        state: dict[str, JsonValue] | None,
+        retry_check: bool,
         want_summary: bool,
     ) -> AppendResult:
-        return AppendResult(None, False)
+        return AppendResult(None, False, False)
 
-    async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
+    async def pop_messages(
+        self, session_id: str, n: int, *, context: WriteContext, want_summary: bool
+    ) -> PopResult:
         return PopResult([], None)
 
-    async def load_session(self, session_id: str) -> Session | None:
+    # The tree's writes answer as every read does: there is no such session.
+    async def branch_session(
+        self, session_id: str, target: BranchTarget, *, context: WriteContext
+    ) -> SessionSummary:
+        raise SessionNotFoundError(session_id)
+
+    async def fork_session(
+        self,
+        source_id: str,
+        new_id: str,
+        target: BranchTarget,
+        *,
+        source_scope: str | None,
+        scope: str | None,
+        metadata: dict[str, JsonValue] | None,
+        expires_at: datetime | None,
+    ) -> SessionSummary:
+        raise SessionNotFoundError(source_id)
+
+    async def set_state(
+        self, session_id: str, state: dict[str, JsonValue], *, context: WriteContext
+    ) -> SessionSummary:
+        raise SessionNotFoundError(session_id)
+
+    async def list_branches(self, session_id: str, scope: str | None) -> list[Branch] | None:
         return None
 
-    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
+    async def load_state(self, session_id: str, scope: str | None) -> dict[str, JsonValue] | None:
+        return None
+
+    async def load_session(self, session_id: str, scope: str | None) -> Session | None:
+        return None
+
+    async def load_messages(
+        self, session_id: str, last: int | None, scope: str | None
+    ) -> list[ChatMessage]:
         return []
 
     async def load_metadata(
-        self, session_id: str, key: str, last: int | None
+        self, session_id: str, key: str, last: int | None, scope: str | None
     ) -> list[JsonValue | None]:
         return []
 
-    async def get_summary(self, session_id: str) -> SessionSummary | None:
+    async def get_summary(self, session_id: str, scope: str | None) -> SessionSummary | None:
         return None
 
     async def list_sessions(self, query: ListQuery) -> list[SessionSummary]:
         return []
 
-    async def session_count(self) -> int:
+    async def session_count(self, scope: str | None) -> int:
         return 0
 
-    async def delete_session(self, session_id: str) -> bool:
+    async def delete_session(self, session_id: str, scope: str | None) -> bool:
         return False
 
     async def prune(
-        self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+        self,
+        *,
+        max_sessions: int | None,
+        older_than: datetime | None,
+        expired: bool,
+        scope: str | None,
+        dry_run: bool,
     ) -> list[PruneResult]:
         return []
 
@@ -116,12 +165,13 @@ class DisabledBackend:
         terms: list[Term],
         *,
         agent_name: str | None,
+        scope: str | None,
         limit: int,
         highlight: tuple[str, str],
     ) -> list[SearchHit]:
         return []
 
-    async def stats(self) -> HistoryStats:
+    async def stats(self, scope: str | None) -> HistoryStats:
         return EMPTY_STATS
 
     async def export_batch(self, cursor: int, limit: int) -> ExportBatch:

@@ -7,8 +7,11 @@ either placeholder style where it is SQL:
 * :class:`Params`: bound parameters in the dialect's style (``?`` or ``$1``), never formatted in;
 * :func:`list_sql`: the listing query (filters, keyset cursor, order, paging);
 * :func:`prune_rules`: which sessions pruning removes, in which order, for which reason;
-* :func:`same_fields`: whether an imported session has the stored one's fields;
-* :func:`message_rows`: a message as it is stored (role, JSON body);
+* :func:`unchanged`: whether an imported session is the stored one;
+* :func:`message_rows` and :func:`with_entry_ids`: a message as it is stored (entry id, role,
+  JSON body);
+* :func:`check_revision`: the optimistic-concurrency rule of every write;
+* :func:`live`: the condition that leaves out expired sessions, everywhere;
 * :func:`migrate`: the migration runner over the named steps;
 * :func:`store_closed` and :func:`read_only_refusal`: the errors of a store used while not
   open, and of a write on one opened read-only.
@@ -21,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
-from .._codec import message_body, with_messages
-from .._errors import DatabaseError, MigrationError, StoreClosedError
+from .._codec import message_body
+from .._errors import DatabaseError, MigrationError, RevisionConflictError, StoreClosedError
 from .._migrations import Migration, Migrations
-from .._models import ChatMessage, ExportedSession
+from .._models import ChatMessage, ExportedSession, utc_now
 from .base import ListQuery
+from .tree import new_entry_id
 
 __all__ = [
     "DollarParams",
@@ -33,14 +37,18 @@ __all__ = [
     "Params",
     "PruneRule",
     "QmarkParams",
+    "check_revision",
     "list_sql",
+    "live",
     "message_rows",
     "migrate",
     "now_ts",
     "prune_rules",
     "read_only_refusal",
-    "same_fields",
     "store_closed",
+    "unchanged",
+    "with_entry_ids",
+    "without_entry_id",
 ]
 
 C = TypeVar("C")
@@ -111,9 +119,26 @@ def format_ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def live(p: Params, scope: str | None = None, *, now: datetime | None = None) -> str:
+    """The condition a session row meets when it is there for a caller: not expired (at
+    ``now``), and of ``scope`` when one is given. An expired session reads as missing
+    everywhere, until ``prune(expired=True)`` deletes it."""
+    condition = f"(expires_at IS NULL OR expires_at > {p(now or utc_now())})"
+    if scope is not None:
+        condition += f" AND scope = {p(scope)}"
+    return condition
+
+
+def check_revision(session_id: str, expected: int | None, stored: int) -> None:
+    """Every write that changes a session refuses to when given another revision than the
+    stored one; backends call this in the write's own transaction, after locking the row."""
+    if expected is not None and expected != stored:
+        raise RevisionConflictError(session_id, expected, stored)
+
+
 def list_sql(query: ListQuery, *, select: str, table: str, p: Params) -> str:
     """The listing query: ``select`` from ``table``, filtered, in listing order, paged."""
-    where: list[str] = []
+    where: list[str] = [live(p, query.scope)]
     if query.agent_name is not None:
         where.append(f"agent_name = {p(query.agent_name)}")
     if query.model is not None:
@@ -136,24 +161,37 @@ def list_sql(query: ListQuery, *, select: str, table: str, p: Params) -> str:
 class PruneRule:
     """One reason to prune: ``selection`` follows ``FROM sessions`` and picks the sessions."""
 
-    reason: Literal["max_sessions", "max_age"]
+    reason: Literal["max_sessions", "max_age", "expired"]
     selection: str
     params: list[object]
 
 
 def prune_rules(
-    max_sessions: int | None, older_than: datetime | None, params: Callable[[], Params]
+    max_sessions: int | None,
+    older_than: datetime | None,
+    params: Callable[[], Params],
+    *,
+    expired: bool = False,
+    scope: str | None = None,
 ) -> list[PruneRule]:
-    """The rules pruning applies, in order: by age first, then all but the newest
-    ``max_sessions`` of what is left (so a session is reported under the first rule that
-    removes it)."""
+    """The rules pruning applies, in order: expired sessions first, then by age, then all but
+    the newest ``max_sessions`` of what is left (so a session is reported under the first rule
+    that removes it); each only among ``scope``'s sessions when one is given. The age and count
+    rules see live sessions only: an expired one is already missing."""
     rules: list[PruneRule] = []
+    now = utc_now()
+    if expired:
+        p = params()
+        mine = f" AND scope = {p(scope)}" if scope is not None else ""
+        rules.append(PruneRule("expired", f"WHERE expires_at <= {p(now)}{mine}", p.values))
     if older_than is not None:
         p = params()
-        rules.append(PruneRule("max_age", f"WHERE updated_at < {p(older_than)}", p.values))
+        where = f"WHERE {live(p, scope, now=now)} AND updated_at < {p(older_than)}"
+        rules.append(PruneRule("max_age", where, p.values))
     if max_sessions is not None:
         p = params()
-        selection = f"{ORDER} LIMIT {p.limit(None)} OFFSET {p(max_sessions)}"
+        where = f"WHERE {live(p, scope, now=now)}"
+        selection = f"{where} {ORDER} LIMIT {p.limit(None)} OFFSET {p(max_sessions)}"
         rules.append(PruneRule("max_sessions", selection, p.values))
     return rules
 
@@ -161,31 +199,61 @@ def prune_rules(
 @dataclass(frozen=True, slots=True)
 class MessageRow:
     """A message as it is stored: made before the hand-off to the database, so the database's
-    thread or loop does no encoding."""
+    thread or loop does no encoding. ``body`` holds the entry id too (so reads need no
+    column of their own for it); ``entry_id`` is its indexed copy."""
 
+    entry_id: str
     role: str
     body: str
 
 
+def with_entry_ids(messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], bool]:
+    """The messages, each with its entry id: a new UUIDv7 where the caller gave none. The second
+    value says whether the caller gave any (only then can an append be a retry)."""
+    given = False
+    out: list[ChatMessage] = []
+    for message in messages:
+        if message.entry_id is None:
+            out.append(message.model_copy(update={"entry_id": new_entry_id()}))
+        else:
+            given = True
+            out.append(message)
+    return out, given
+
+
 def message_rows(messages: Sequence[ChatMessage]) -> list[MessageRow]:
-    return [MessageRow(m.role.value, message_body(m)) for m in messages]
+    """Rows of messages that have their entry ids (:func:`with_entry_ids`)."""
+    return [MessageRow(m.entry_id or "", m.role.value, message_body(m)) for m in messages]
 
 
-def same_fields(stored_head: str, stored_count: int, session: ExportedSession) -> bool:
-    """Whether an imported ``session`` has the stored session's fields and message count
-    (compared as models, so equal values written differently match). ``stored_head`` is the
-    stored session's export JSON without messages. The bodies are compared next (as text, each
-    is stored as written), only if this cheaper test passed."""
-    if stored_count != len(session.messages):
+def without_entry_id(body: str) -> str:
+    """A stored body as it would be without its entry id (the last field pydantic writes), to
+    compare a stored message with one a caller gave without an id."""
+    cut = body.rfind(',"entry_id":')
+    return body if cut < 0 else body[:cut] + "}"
+
+
+def unchanged(stored_line: str, session: ExportedSession) -> bool:
+    """Whether an imported ``session`` is the stored one, whose export line is ``stored_line``
+    (compared as models, so equal values written differently match). What the imported line
+    leaves to the store is no difference: times it does not give (set by the store on the first
+    import), a revision, and the entry ids of a line of an earlier release, which has none (or
+    each import of the same file would replace it)."""
+    stored = ExportedSession.model_validate_json(stored_line)
+    if not _same_messages(stored.messages, session.messages):
         return False
-    stored = ExportedSession.model_validate_json(with_messages(stored_head, ()))
-    # A line without times leaves them to the store, which set them on the first import: they
-    # are not a difference (or each import of the same hand-written file would replace it).
-    update: dict[str, object] = {"messages": []}
-    for field in ("started_at", "updated_at"):
-        if getattr(session, field) is None:
-            update[field] = getattr(stored, field)
+    update: dict[str, object] = {"messages": stored.messages}
+    for name in ("started_at", "updated_at", "revision"):
+        if getattr(session, name) is None:
+            update[name] = getattr(stored, name)
     return stored == session.model_copy(update=update)
+
+
+def _same_messages(stored: Sequence[ChatMessage], given: Sequence[ChatMessage]) -> bool:
+    return len(stored) == len(given) and all(
+        (a if b.entry_id is not None else a.model_copy(update={"entry_id": None})) == b
+        for a, b in zip(stored, given, strict=True)
+    )
 
 
 async def migrate(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from ..._codec import with_messages
 from ..._models import ExportedSession
 from ..base import ExportBatch, ImportOutcome
-from ..shared import same_fields
+from ..shared import unchanged
 from .reads import EXPORT_JSON, stored_bodies, summary
 from .writes import MessageColumns, SessionRow, insert_session, locked_or_inserted
 
@@ -62,7 +62,7 @@ async def import_sessions(
                 pk = found
             else:
                 pk, count = found["pk"], found["message_count"]
-                if same_fields(found["head"], count, session) and (
+                if unchanged(found["head"], session) and (
                     count == 0 or await stored_bodies(conn, pk) == columns.bodies
                 ):
                     outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))

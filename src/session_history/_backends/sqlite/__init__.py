@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import JsonValue
+
 from ..._codec import messages_array
 from ..._errors import SessionHistoryError
 from ..._models import (
@@ -28,8 +30,16 @@ from ..._models import (
     message_counts,
 )
 from ..._search import Term, fts5_query
-from ..base import AppendResult, ImportOutcome, ListQuery, PruneResult, SaveResult
-from ..shared import QmarkParams, list_sql, message_rows, prune_rules
+from ..base import (
+    AppendResult,
+    BranchTarget,
+    ImportOutcome,
+    ListQuery,
+    PruneResult,
+    SaveResult,
+    WriteContext,
+)
+from ..shared import QmarkParams, list_sql, message_rows, prune_rules, with_entry_ids
 from . import index, reads, search, transfer, writes
 from .connection import SQLiteConnection
 from .schema import upgrade
@@ -78,9 +88,10 @@ class SQLiteBackend:
         rows = writes.bodies_of(session.messages)
         return await self._db.write(writes.create, session, rows, want_summary)
 
-    async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
-        rows = message_rows(session.messages)
-        return await self._db.write(writes.save, session, rows, want_summary)
+    async def save_session(
+        self, session: Session, *, ids: Sequence[str], want_summary: bool
+    ) -> SaveResult:
+        return await self._db.write(writes.save, session, session.messages, ids, want_summary)
 
     async def append_messages(
         self,
@@ -89,6 +100,9 @@ class SQLiteBackend:
         *,
         usage: Usage | None,
         create: Session | None,
+        context: WriteContext,
+        state: dict[str, JsonValue] | None,
+        retry_check: bool,
         want_summary: bool,
     ) -> AppendResult:
         turns, tool_calls = message_counts(messages)
@@ -100,17 +114,52 @@ class SQLiteBackend:
             # encode only its own messages, not these a second time.
             own = create.messages[: len(create.messages) - len(messages)]
             first = (create, [*message_rows(own), *rows])
+        ids = [row.entry_id for row in rows]
         return await self._db.write(
-            writes.append, session_id, rows, turns, tool_calls, usage_json, first, want_summary
+            writes.append,
+            session_id,
+            rows,
+            ids,
+            turns,
+            tool_calls,
+            usage_json,
+            first,
+            context,
+            state,
+            retry_check,
+            want_summary,
         )
 
     pop_messages = SQLiteConnection.writing(writes.pop)
+    branch_session = SQLiteConnection.writing(writes.branch)
+    set_state = SQLiteConnection.writing(writes.set_state)
     delete_session = SQLiteConnection.writing(writes.delete)
 
+    async def fork_session(
+        self,
+        source_id: str,
+        new_id: str,
+        target: BranchTarget,
+        *,
+        source_scope: str | None,
+        scope: str | None,
+        metadata: dict[str, JsonValue] | None,
+        expires_at: datetime | None,
+    ) -> SessionSummary:
+        return await self._db.write(
+            writes.fork, source_id, new_id, target, source_scope, scope, metadata, expires_at
+        )
+
     async def prune(
-        self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+        self,
+        *,
+        max_sessions: int | None,
+        older_than: datetime | None,
+        expired: bool,
+        scope: str | None,
+        dry_run: bool,
     ) -> list[PruneResult]:
-        rules = prune_rules(max_sessions, older_than, QmarkParams)
+        rules = prune_rules(max_sessions, older_than, QmarkParams, expired=expired, scope=scope)
         door = self._db.read if dry_run else self._db.write  # a dry run only reads
         return await door(writes.prune, rules, dry_run)
 
@@ -119,6 +168,8 @@ class SQLiteBackend:
     load_session = SQLiteConnection.reading(reads.load)
     load_messages = SQLiteConnection.reading(reads.load_messages)
     load_metadata = SQLiteConnection.reading(reads.load_metadata)
+    load_state = SQLiteConnection.reading(reads.load_state)
+    list_branches = SQLiteConnection.reading(reads.list_branches)
     get_summary = SQLiteConnection.reading(reads.get_summary)
     session_count = SQLiteConnection.reading(reads.count)
     export_batch = SQLiteConnection.reading(transfer.export_batch)
@@ -135,18 +186,23 @@ class SQLiteBackend:
         terms: list[Term],
         *,
         agent_name: str | None,
+        scope: str | None,
         limit: int,
         highlight: tuple[str, str],
     ) -> list[SearchHit]:
-        query = search.Query(fts5_query(terms), agent_name, limit, highlight, self._db.read_only)
+        query = search.Query(
+            fts5_query(terms), agent_name, scope, limit, highlight, self._db.read_only
+        )
         return await self._db.read(search.search, query)
 
-    async def stats(self) -> HistoryStats:
-        stats = await self._db.read(search.stats)
+    async def stats(self, scope: str | None) -> HistoryStats:
+        stats = await self._db.read(search.stats, scope)
         return stats.model_copy(update={"size_bytes": search.file_size(self.path)})
 
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool
     ) -> list[ImportOutcome]:
-        prepared = [(session, messages_array(session.messages)) for session in sessions]
+        prepared = [
+            (session, messages_array(with_entry_ids(session.messages)[0])) for session in sessions
+        ]
         return await self._db.write(transfer.import_sessions, prepared, want_summary)

@@ -1,29 +1,39 @@
-"""Reads on SQLite: sessions, summaries, listing, the tail of a session.
+"""Reads on SQLite: sessions, summaries, listing, the tail of a session, branches, state.
 
 Nothing here builds a model row by row: SQLite hands back JSON text (the ``summary`` column is
 kept by SQLite itself, see ``schema.m001_initial``), which is spliced into one document and
-validated by pydantic-core in one call.
+validated by pydantic-core in one call. A session's messages are the path to its head
+(``tree.py``): for a session that never branched, one range of one line, read in order through
+the ``(line_pk, seq)`` index as the flat list was.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
 from pydantic import JsonValue
 
 from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array, with_messages
-from ..._models import ChatMessage, Session, SessionSummary
+from ..._models import Branch, ChatMessage, Session, SessionSummary
+from ..shared import now_ts
+from ..tree import Line, Point, Range, path, tail
 from .connection import snapshot
 
 __all__ = [
+    "LINES_OF_TREE",
     "count",
     "get_summary",
+    "list_branches",
     "load",
     "load_messages",
     "load_metadata",
+    "load_state",
+    "read_ranges",
     "read_session",
     "select_summaries",
+    "state_of",
     "summaries",
     "summary",
 ]
@@ -31,19 +41,19 @@ __all__ = [
 SESSION_JSON = """json_object(
     'session_id', session_id, 'agent_name', agent_name, 'model', model,
     'started_at', started_at, 'ended_at', ended_at,
-    'usage', json(usage), 'metadata', json(metadata))"""
+    'usage', json(usage), 'metadata', json(metadata), 'scope', scope, 'expires_at', expires_at)"""
 
-# Newest first through the (session_pk, seq) index, so a tail reads only the rows it returns.
-TAIL = """
-    SELECT body FROM messages
-    WHERE session_pk = (SELECT pk FROM sessions WHERE session_id = ?)
-    ORDER BY seq DESC LIMIT ?
-"""
-# The same, one metadata value of each message as JSON text (``?1`` its path), nothing built.
-METADATA_TAIL = """
-    SELECT body -> ?1 FROM messages
-    WHERE session_pk = (SELECT pk FROM sessions WHERE session_id = ?2)
-    ORDER BY seq DESC LIMIT ?3
+LINES_OF_TREE = (
+    "SELECT pk, session_pk, parent_line, start FROM lines "
+    "WHERE root = (SELECT root FROM lines WHERE pk = ?)"
+)
+# A session's head and the line it is on, for a caller of ``?2`` scope (NULL: any), unexpired
+# at ``?3``.
+HEAD = """
+    SELECT s.pk, s.head_line, s.message_count, l.parent_line, l.start {extra}
+    FROM sessions AS s LEFT JOIN lines AS l ON l.pk = s.head_line
+    WHERE s.session_id = ?1 AND (s.expires_at IS NULL OR s.expires_at > ?3)
+        AND (?2 IS NULL OR s.scope = ?2)
 """
 
 
@@ -56,45 +66,143 @@ def summary(conn: sqlite3.Connection, pk: int) -> SessionSummary:
     return SessionSummary.model_validate_json(text)
 
 
-def get_summary(conn: sqlite3.Connection, session_id: str) -> SessionSummary | None:
+def get_summary(
+    conn: sqlite3.Connection, session_id: str, scope: str | None
+) -> SessionSummary | None:
     row = conn.execute(
-        "SELECT summary FROM sessions WHERE session_id = ?", (session_id,)
+        "SELECT summary FROM sessions WHERE session_id = ?1 AND (?2 IS NULL OR scope = ?2) "
+        "AND (expires_at IS NULL OR expires_at > ?3)",
+        (session_id, scope, now_ts()),
     ).fetchone()
     return SessionSummary.model_validate_json(row[0]) if row else None
 
 
-def load(conn: sqlite3.Connection, session_id: str) -> Session | None:
+def read_ranges(
+    conn: sqlite3.Connection, ranges: Sequence[Range], what: str = "body"
+) -> list[tuple[str]]:
+    """``what`` of each entry of ``ranges``, in path order: one statement, an index range scan
+    per line (so a single range reads as the flat list did)."""
+    if not ranges:
+        return []
+    if len(ranges) == 1:
+        r = ranges[0]
+        return conn.execute(
+            f"SELECT {what} FROM messages WHERE line_pk = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (r.line, r.lo, r.hi),
+        ).fetchall()
+    union = " UNION ALL ".join(
+        f"SELECT seq, {what} AS w FROM messages WHERE line_pk = ? AND seq BETWEEN ? AND ?"
+        for _ in ranges
+    )
+    params = tuple(v for r in ranges for v in (r.line, r.lo, r.hi))
+    return conn.execute(f"SELECT w FROM ({union}) ORDER BY seq", params).fetchall()
+
+
+def _ranges(
+    conn: sqlite3.Connection, head_line: int | None, count: int, parent: int | None, start: int
+) -> list[Range]:
+    """The path to the head: without asking for the tree when the head's line is a first one."""
+    if head_line is None:
+        return []
+    if parent is None:
+        return [Range(head_line, start, count - 1)]
+    lines = {
+        pk: Line(pk, owner, up, first)
+        for pk, owner, up, first in conn.execute(LINES_OF_TREE, (head_line,))
+    }
+    return path(lines, Point(head_line, count - 1))
+
+
+def load(conn: sqlite3.Connection, session_id: str, scope: str | None) -> Session | None:
     with snapshot(conn):
-        return read_session(conn, session_id)
+        return read_session(conn, session_id, scope)
 
 
-def read_session(conn: sqlite3.Connection, session_id: str) -> Session | None:
+def state_of(conn: sqlite3.Connection, pk: int) -> str:
+    """The session's state as one JSON object."""
+    (text,) = conn.execute(
+        "SELECT coalesce(json_group_object(key, json(value)), '{}') FROM session_state "
+        "WHERE session_pk = ?",
+        (pk,),
+    ).fetchone()
+    return str(text)
+
+
+def read_session(
+    conn: sqlite3.Connection, session_id: str, scope: str | None = None
+) -> Session | None:
     """The session with its messages, read in the caller's transaction."""
     row = conn.execute(
-        f"SELECT pk, {SESSION_JSON} FROM sessions WHERE session_id = ?", (session_id,)
+        HEAD.format(extra=f", {SESSION_JSON}"), (session_id, scope, now_ts())
     ).fetchone()
     if row is None:
         return None
-    pk, head = row
-    bodies = conn.execute(
-        "SELECT body FROM messages WHERE session_pk = ? ORDER BY seq", (pk,)
-    ).fetchall()
+    pk, head_line, count, parent, start, head = row
+    bodies = read_ranges(conn, _ranges(conn, head_line, count, parent, start))
+    head = head[:-1] + ',"state":' + state_of(conn, pk) + "}"
     return Session.model_validate_json(with_messages(head, (body for (body,) in bodies)))
 
 
-def load_messages(conn: sqlite3.Connection, session_id: str, last: int | None) -> list[ChatMessage]:
-    rows = conn.execute(TAIL, (session_id, -1 if last is None else last)).fetchall()
-    return MESSAGES.validate_json(json_array(body for (body,) in reversed(rows)))
+def _tail(
+    conn: sqlite3.Connection, session_id: str, last: int | None, scope: str | None, what: str
+) -> list[tuple[str]]:
+    row = conn.execute(HEAD.format(extra=""), (session_id, scope, now_ts())).fetchone()
+    if row is None:
+        return []
+    _, head_line, count, parent, start = row
+    return read_ranges(conn, tail(_ranges(conn, head_line, count, parent, start), last), what)
+
+
+def load_messages(
+    conn: sqlite3.Connection, session_id: str, last: int | None, scope: str | None
+) -> list[ChatMessage]:
+    with snapshot(conn):
+        rows = _tail(conn, session_id, last, scope, "body")
+    return MESSAGES.validate_json(json_array(body for (body,) in rows))
 
 
 def load_metadata(
-    conn: sqlite3.Connection, session_id: str, key: str, last: int | None
+    conn: sqlite3.Connection, session_id: str, key: str, last: int | None, scope: str | None
 ) -> list[JsonValue | None]:
-    rows = conn.execute(
-        METADATA_TAIL,
-        (f'$.metadata."{key}"', session_id, -1 if last is None else last),
-    ).fetchall()
-    return METADATA.validate_json(json_array(text or "null" for (text,) in reversed(rows)))
+    # The key is checked by the facade (letters, digits, '_' and '-'), so it may be quoted in.
+    with snapshot(conn):
+        rows = _tail(conn, session_id, last, scope, f"body -> '$.metadata.\"{key}\"'")
+    return METADATA.validate_json(json_array(text or "null" for (text,) in rows))
+
+
+def load_state(
+    conn: sqlite3.Connection, session_id: str, scope: str | None
+) -> dict[str, JsonValue] | None:
+    with snapshot(conn):
+        row = conn.execute(HEAD.format(extra=""), (session_id, scope, now_ts())).fetchone()
+        if row is None:
+            return None
+        state: dict[str, JsonValue] = json.loads(state_of(conn, row[0]))
+    return state
+
+
+def list_branches(
+    conn: sqlite3.Connection, session_id: str, scope: str | None
+) -> list[Branch] | None:
+    with snapshot(conn):
+        row = conn.execute(
+            "SELECT pk, head_entry, message_count, updated_at FROM sessions WHERE session_id = ?1 "
+            "AND (?2 IS NULL OR scope = ?2) AND (expires_at IS NULL OR expires_at > ?3)",
+            (session_id, scope, now_ts()),
+        ).fetchone()
+        if row is None:
+            return None
+        pk, head, count, updated_at = row
+        others = conn.execute(
+            "SELECT entry_id, seq + 1, updated_at FROM branches WHERE session_pk = ?", (pk,)
+        ).fetchall()
+    branches = [Branch(tip=head, length=count, updated_at=updated_at, current=True)]
+    branches += [
+        Branch(tip=tip, length=length, updated_at=when, current=False)
+        for tip, length, when in others
+    ]
+    branches.sort(key=lambda b: (b.updated_at, b.tip or ""))
+    return branches
 
 
 def select_summaries(
@@ -103,6 +211,10 @@ def select_summaries(
     return summaries(text for (text,) in conn.execute(sql, params))
 
 
-def count(conn: sqlite3.Connection) -> int:
-    (n,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
+def count(conn: sqlite3.Connection, scope: str | None) -> int:
+    (n,) = conn.execute(
+        "SELECT count(*) FROM sessions WHERE (?1 IS NULL OR scope = ?1) "
+        "AND (expires_at IS NULL OR expires_at > ?2)",
+        (scope, now_ts()),
+    ).fetchone()
     return int(n)

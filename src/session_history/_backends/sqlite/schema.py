@@ -28,6 +28,7 @@ from ..._migrations import Migration, Migrations
 from ..._models import ChatMessage, utc_now
 from ..._search import search_text
 from ..shared import format_ts, migrate
+from ..tree import new_entry_id
 from .connection import SQLiteConnection, atomic
 from .index import TEXT
 from .reference import REFERENCE_TABLE, import_reference_table, reimport_reference_table
@@ -131,6 +132,153 @@ def m004_deferred_search_index(conn: sqlite3.Connection) -> None:
     )
     conn.execute("INSERT INTO search_index_state VALUES (1, 0, 0)")
     conn.execute("CREATE TABLE search_index_removals (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+
+
+# The session row after m005: SessionSummary's JSON, kept by SQLite itself (see m001).
+SESSIONS_TABLE = """
+    CREATE TABLE sessions (
+        pk INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL UNIQUE,
+        agent_name TEXT NOT NULL,
+        model TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        ended_at TEXT,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        turn_count INTEGER NOT NULL DEFAULT 0,
+        tool_call_count INTEGER NOT NULL DEFAULT 0,
+        usage TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        scope TEXT,
+        expires_at TEXT,
+        revision INTEGER NOT NULL DEFAULT 1,
+        head_line INTEGER,
+        grow_line INTEGER,
+        head_entry TEXT,
+        forked_from TEXT,
+        forked_at TEXT,
+        summary TEXT GENERATED ALWAYS AS (json_object(
+            'id', session_id, 'agent_name', agent_name, 'model', model,
+            'message_count', message_count, 'turn_count', turn_count,
+            'tool_call_count', tool_call_count, 'started_at', started_at,
+            'updated_at', updated_at, 'ended_at', ended_at,
+            'usage', json(usage), 'metadata', json(metadata), 'scope', scope,
+            'expires_at', expires_at, 'revision', revision, 'head', head_entry,
+            'forked_from', forked_from, 'forked_at', forked_at)) STORED
+    )
+"""
+SESSION_COLUMNS = (
+    "pk, session_id, agent_name, model, started_at, updated_at, ended_at, message_count, "
+    "turn_count, tool_call_count, usage, metadata"
+)
+
+
+@migrations
+def m005_tree(conn: sqlite3.Connection) -> None:
+    """Conversations as trees (see ``_backends/tree.py``): every message an entry with an id on
+    a line, sessions with a head, branches, forks, a scope, an expiry, a revision and state.
+
+    Each session becomes a one-line tree: its line's key is the session's, its entries keep
+    their ids (so the search index stays valid) and get a UUIDv7 each. ``sessions`` and
+    ``messages`` are rebuilt, as SQLite changes neither a generated column nor a constraint.
+    """
+    conn.create_function("new_entry_id", 0, new_entry_id, deterministic=False)
+    conn.execute("DROP VIEW message_text")
+    conn.execute("ALTER TABLE sessions RENAME TO old_sessions")
+    conn.execute(SESSIONS_TABLE)
+    conn.execute(
+        f"INSERT INTO sessions ({SESSION_COLUMNS}, head_line, grow_line) "
+        f"SELECT {SESSION_COLUMNS}, iif(message_count > 0, pk, NULL), "
+        "iif(message_count > 0, pk, NULL) FROM old_sessions ORDER BY pk"
+    )
+    conn.execute(
+        """
+        CREATE TABLE lines (
+            pk INTEGER PRIMARY KEY,
+            session_pk INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+            root INTEGER NOT NULL,
+            parent_line INTEGER REFERENCES lines (pk),
+            start INTEGER NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO lines (pk, session_pk, root, parent_line, start) "
+        "SELECT pk, pk, pk, NULL, 0 FROM sessions WHERE head_line IS NOT NULL"
+    )
+    conn.execute(
+        """
+        CREATE TABLE new_messages (
+            id INTEGER PRIMARY KEY,
+            session_pk INTEGER NOT NULL,
+            line_pk INTEGER NOT NULL REFERENCES lines (pk) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            entry_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (line_pk, seq),
+            UNIQUE (entry_id, session_pk)
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO new_messages (id, session_pk, line_pk, seq, entry_id, role, body) "
+        "SELECT id, session_pk, session_pk, seq, new_entry_id(), role, body FROM messages "
+        "ORDER BY id"
+    )
+    conn.execute("DROP TABLE messages")
+    conn.execute("DROP TABLE old_sessions")
+    conn.execute("ALTER TABLE new_messages RENAME TO messages")
+    conn.execute(
+        "UPDATE sessions SET head_entry = (SELECT entry_id FROM messages "
+        "WHERE line_pk = sessions.head_line AND seq = sessions.message_count - 1)"
+    )
+    conn.execute(
+        f"CREATE VIEW message_text (id, session_pk, line_pk, seq, text) AS "
+        f"SELECT id, session_pk, line_pk, seq, {TEXT} FROM messages"
+    )
+    conn.execute("CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, session_id DESC)")
+    conn.execute(
+        "CREATE INDEX sessions_by_agent ON sessions (agent_name, updated_at DESC, session_id DESC)"
+    )
+    conn.execute(
+        "CREATE INDEX sessions_by_scope ON sessions (scope, updated_at DESC, session_id DESC) "
+        "WHERE scope IS NOT NULL"
+    )
+    conn.execute(
+        "CREATE INDEX sessions_by_head ON sessions (head_line) WHERE head_line IS NOT NULL"
+    )
+    conn.execute(
+        "CREATE INDEX sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL"
+    )
+    conn.execute(
+        "CREATE INDEX sessions_by_source ON sessions (forked_from) WHERE forked_from IS NOT NULL"
+    )
+    conn.execute("CREATE INDEX lines_by_root ON lines (root)")
+    conn.execute("CREATE INDEX lines_by_session ON lines (session_pk)")
+    conn.execute(
+        """
+        CREATE TABLE branches (
+            session_pk INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+            line_pk INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            entry_id TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (session_pk, line_pk, seq)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute("CREATE INDEX branches_by_line ON branches (line_pk)")
+    conn.execute(
+        """
+        CREATE TABLE session_state (
+            session_pk INTEGER NOT NULL REFERENCES sessions (pk) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (session_pk, key)
+        ) WITHOUT ROWID
+        """
+    )
 
 
 async def upgrade(connection: SQLiteConnection) -> None:

@@ -9,25 +9,30 @@ from pathlib import Path
 from ..._codec import HITS, json_array
 from ..._errors import InvalidQueryError
 from ..._models import HistoryStats, SearchHit
+from ..shared import now_ts
 from .connection import snapshot
 from .index import catch_up, index_pending
 
 __all__ = ["Query", "file_size", "search", "stats"]
 
-TOTALS = """
+# The sessions stats counts: live ones (of scope ?1 when it is given) at time ?2.
+_LIVE = "WHERE (?1 IS NULL OR scope = ?1) AND (expires_at IS NULL OR expires_at > ?2)"
+TOTALS = f"""
     SELECT count(*), coalesce(sum(message_count), 0), coalesce(sum(turn_count), 0),
         coalesce(sum(tool_call_count), 0),
         coalesce(sum(json_extract(usage, '$.input_tokens')), 0),
         coalesce(sum(json_extract(usage, '$.output_tokens')), 0),
         coalesce(sum(json_extract(usage, '$.total_tokens')), 0),
         min(updated_at), max(updated_at)
-    FROM sessions
+    FROM sessions {_LIVE}
 """
-BY_AGENT = """
-    SELECT agent_name, count(*) FROM sessions GROUP BY agent_name
+BY_AGENT = f"""
+    SELECT agent_name, count(*) FROM sessions {_LIVE} GROUP BY agent_name
     ORDER BY count(*) DESC, agent_name
 """
-BY_MODEL = "SELECT model, count(*) FROM sessions GROUP BY model ORDER BY count(*) DESC, model"
+BY_MODEL = (
+    f"SELECT model, count(*) FROM sessions {_LIVE} GROUP BY model ORDER BY count(*) DESC, model"
+)
 TOTAL_KEYS = (
     "sessions",
     "messages",
@@ -48,6 +53,7 @@ class Query:
     match: str
     """The FTS5 query (``_search.fts5_query``)."""
     agent_name: str | None
+    scope: str | None
     limit: int
     highlight: tuple[str, str]
     read_only: bool
@@ -63,7 +69,8 @@ _RANKED = """
     FROM {table} AS f
     JOIN messages AS m ON m.id = f.rowid
     JOIN sessions AS s ON s.pk = m.session_pk
-    WHERE {name} MATCH ? {agent} {only}
+    WHERE {name} MATCH ? {agent} {scope}
+        AND (s.expires_at IS NULL OR s.expires_at > ?) {only}
 """
 _SNIPPETS = (
     "SELECT rowid, snippet({name}, 0, ?, ?, '…', 16) FROM {table} "
@@ -71,7 +78,8 @@ _SNIPPETS = (
 )
 _HIT = """
     SELECT json_object('session_id', s.session_id, 'seq', m.seq, 'role', m.role,
-        'snippet', ?, 'rank', ?, 'agent_name', s.agent_name, 'model', s.model)
+        'snippet', ?, 'rank', ?, 'agent_name', s.agent_name, 'model', s.model,
+        'entry_id', m.entry_id)
     FROM messages AS m JOIN sessions AS s ON s.pk = m.session_pk WHERE m.id = ?
 """
 _INDEXES = {"messages_fts": "messages_fts", "pending_fts": "temp.pending_fts"}
@@ -99,12 +107,17 @@ def search(conn: sqlite3.Connection, query: Query) -> list[SearchHit]:
 
 def _search(conn: sqlite3.Connection, query: Query, names: list[str]) -> list[SearchHit]:
     agent = "AND s.agent_name = ?" if query.agent_name is not None else ""
-    per_index = (query.match, query.agent_name) if query.agent_name is not None else (query.match,)
+    scope = "AND s.scope = ?" if query.scope is not None else ""
+    per_index = (
+        *(value for value in (query.match, query.agent_name, query.scope) if value is not None),
+        now_ts(),
+    )
     union = " UNION ALL ".join(
         _RANKED.format(
             name=name,
             table=_INDEXES[name],
             agent=agent,
+            scope=scope,
             only=_ONLY if name == "messages_fts" and query.read_only else "",
         )
         for name in names
@@ -127,11 +140,12 @@ def _search(conn: sqlite3.Connection, query: Query, names: list[str]) -> list[Se
     return HITS.validate_json(json_array(hits))
 
 
-def stats(conn: sqlite3.Connection) -> HistoryStats:
+def stats(conn: sqlite3.Connection, scope: str | None) -> HistoryStats:
+    now = now_ts()
     with snapshot(conn):
-        totals = conn.execute(TOTALS).fetchone()
-        by_agent = conn.execute(BY_AGENT).fetchall()
-        by_model = conn.execute(BY_MODEL).fetchall()
+        totals = conn.execute(TOTALS, (scope, now)).fetchone()
+        by_agent = conn.execute(BY_AGENT, (scope, now)).fetchall()
+        by_model = conn.execute(BY_MODEL, (scope, now)).fetchall()
     return HistoryStats.model_validate(
         {
             **dict(zip(TOTAL_KEYS, totals, strict=True)),
