@@ -237,7 +237,8 @@ class SessionHistory:
                 removes the key).
 
         Returns:
-            The entry ids of ``messages``, in order. When every message carries an id that is
+            The entry ids of ``messages``, in order (``[]`` when the history is disabled).
+            When every message carries an id that is
             already on the session's current path, the append was made before (a retry of a call
             whose outcome was unknown: cancelled, or its connection lost while committing):
             nothing is stored again, and the same ids come back.
@@ -279,6 +280,8 @@ class SessionHistory:
                 await self._hooks.saved(result.summary, first.messages, "create")
             else:
                 await self._hooks.saved(result.summary, messages, "append")
+        if not self.config.enabled:
+            return []  # nothing was stored, so no entry has an id
         return [m.entry_id or "" for m in messages]
 
     async def pop_messages(

@@ -133,6 +133,22 @@ class ChatMessage(BaseModel):
     the store give one (a time-ordered UUIDv7); a caller's own id is kept, and an append whose
     ids are already on the session's path stores nothing again (a safe retry)."""
 
+    def __eq__(self, other: object) -> bool:
+        # An entry id is compared only when both messages have one: a message as a caller built
+        # it equals the message stored from it (which the store gave an id), so code that
+        # compares what it wrote with what it reads works as before entries had ids.
+        if not isinstance(other, ChatMessage):
+            return NotImplemented
+        if self.entry_id is not None and other.entry_id is not None:
+            return super().__eq__(other)
+        return _without_entry_id(self) == _without_entry_id(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as every pydantic model
+
+
+def _without_entry_id(message: ChatMessage) -> dict[str, Any]:
+    return {key: value for key, value in message.__dict__.items() if key != "entry_id"}
+
 
 def message_counts(messages: Iterable[ChatMessage]) -> tuple[int, int]:
     """Return ``(turn_count, tool_call_count)`` as the reference's ``compute_counts`` does.

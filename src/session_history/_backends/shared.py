@@ -240,20 +240,11 @@ def unchanged(stored_line: str, session: ExportedSession) -> bool:
     import), a revision, and the entry ids of a line of an earlier release, which has none (or
     each import of the same file would replace it)."""
     stored = ExportedSession.model_validate_json(stored_line)
-    if not _same_messages(stored.messages, session.messages):
-        return False
-    update: dict[str, object] = {"messages": stored.messages}
+    update: dict[str, object] = {}
     for name in ("started_at", "updated_at", "revision"):
         if getattr(session, name) is None:
             update[name] = getattr(stored, name)
     return stored == session.model_copy(update=update)
-
-
-def _same_messages(stored: Sequence[ChatMessage], given: Sequence[ChatMessage]) -> bool:
-    return len(stored) == len(given) and all(
-        (a if b.entry_id is not None else a.model_copy(update={"entry_id": None})) == b
-        for a, b in zip(stored, given, strict=True)
-    )
 
 
 async def migrate(

@@ -179,7 +179,8 @@ def m005_tree(conn: sqlite3.Connection) -> None:
     a line, sessions with a head, branches, forks, a scope, an expiry, a revision and state.
 
     Each session becomes a one-line tree: its line's key is the session's, its entries keep
-    their ids (so the search index stays valid) and get a UUIDv7 each. ``sessions`` and
+    their row ids (so the search index stays valid) and get a UUIDv7 each, added to their
+    bodies. ``sessions`` and
     ``messages`` are rebuilt, as SQLite changes neither a generated column nor a constraint.
     """
     conn.create_function("new_entry_id", 0, new_entry_id, deterministic=False)
@@ -225,6 +226,12 @@ def m005_tree(conn: sqlite3.Connection) -> None:
         "INSERT INTO new_messages (id, session_pk, line_pk, seq, entry_id, role, body) "
         "SELECT id, session_pk, session_pk, seq, new_entry_id(), role, body FROM messages "
         "ORDER BY id"
+    )
+    # Each body gets its entry id as its last field, as pydantic writes it: spliced into the
+    # text, so the rest of the body stays byte for byte as written.
+    conn.execute(
+        "UPDATE new_messages SET body = "
+        "substr(body, 1, length(body) - 1) || ',\"entry_id\":' || json_quote(entry_id) || '}'"
     )
     conn.execute("DROP TABLE messages")
     conn.execute("DROP TABLE old_sessions")

@@ -74,7 +74,8 @@ APPEND = """
     UPDATE sessions SET message_count = message_count + ?1, turn_count = turn_count + ?2,
         tool_call_count = tool_call_count + ?3, updated_at = max(updated_at, ?4),
         usage = CASE WHEN ?5 IS NULL THEN usage ELSE add_usage(usage, ?5) END,
-        revision = revision + 1, head_entry = ?7, expires_at = coalesce(?8, expires_at)
+        revision = revision + 1, head_entry = coalesce(?7, head_entry),
+        expires_at = coalesce(?8, expires_at)
     WHERE session_id = ?6 AND grow_line IS NOT NULL AND (?9 IS NULL OR revision = ?9)
         AND (expires_at IS NULL OR expires_at > ?4) AND (?10 IS NULL OR scope = ?10)
     RETURNING pk, message_count - ?1, grow_line
@@ -522,8 +523,19 @@ def _append_on_new_line(
     context: WriteContext,
 ) -> None:
     """The append of a session that cannot extend a line in place: one is started after the
-    head (a first line when the session is empty)."""
+    head (a first line when the session is empty). An append of no messages (usage only)
+    needs none, and changes the rest as any append does."""
+    conn.execute(
+        "UPDATE sessions SET usage = CASE WHEN ?1 IS NULL THEN usage ELSE add_usage(usage, ?1) "
+        "END WHERE pk = ?2",
+        (usage, row.pk),
+    )
     if not ids:
+        conn.execute(
+            "UPDATE sessions SET updated_at = max(updated_at, ?), revision = revision + 1, "
+            "expires_at = coalesce(?, expires_at) WHERE pk = ?",
+            (now, _ts(context.expires_at), row.pk),
+        )
         return
     if row.head_line is None:
         some = _some_line(conn, row)
@@ -531,11 +543,6 @@ def _append_on_new_line(
     else:
         line = _new_line(conn, row.pk, row.head_line, row.count, None)
     _insert_messages(conn, row.pk, line, row.count, rows)
-    conn.execute(
-        "UPDATE sessions SET usage = CASE WHEN ?1 IS NULL THEN usage ELSE add_usage(usage, ?1) "
-        "END WHERE pk = ?2",
-        (usage, row.pk),
-    )
     conn.execute(
         MOVE_HEAD,
         (
