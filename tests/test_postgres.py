@@ -61,7 +61,12 @@ def test_servers_starting_at_once_apply_each_migration_once(session_history_db: 
             rows = await raw_sql(history, "", "SELECT name FROM {s}.migrations ORDER BY name")
         return [str(r[0]) for r in rows]
 
-    assert asyncio.run(applied()) == ["m001_initial", "m002_exact_json", "m003_search_tokens"]
+    assert asyncio.run(applied()) == [
+        "m001_initial",
+        "m002_exact_json",
+        "m003_search_tokens",
+        "m004_tree",
+    ]
 
 
 @POSTGRES

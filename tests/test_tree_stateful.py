@@ -115,7 +115,9 @@ class TreeVersusModel(RuleBasedStateMachine):
     @precondition(lambda self: any(m.branches for m in self.model.values()))
     @rule(data=st.data())
     def switch(self, data: st.DataObject) -> None:
-        session_id = data.draw(st.sampled_from(sorted(k for k, m in self.model.items() if m.branches)))
+        session_id = data.draw(
+            st.sampled_from(sorted(k for k, m in self.model.items() if m.branches))
+        )
         model = self.model[session_id]
         other = data.draw(st.sampled_from(model.branches))
         cut = data.draw(st.integers(min_value=1, max_value=len(other)))

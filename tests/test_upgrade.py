@@ -59,5 +59,6 @@ async def test_a_database_of_the_previous_release_upgrades_in_place(tmp_path: Pa
             "(SELECT pk FROM sessions WHERE session_id IN ('plain', 'empty')) ORDER BY seq"
         ).fetchall()
         assert [body for body, _ in after] == [
-            old[:-1] + f',"entry_id":"{entry}"}}' for (old,), (_, entry) in zip(before, after)
+            old[:-1] + f',"entry_id":"{entry}"}}'
+            for (old,), (_, entry) in zip(before, after, strict=False)
         ]

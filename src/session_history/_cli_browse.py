@@ -42,6 +42,7 @@ __all__ = ["list_command", "search_command", "show_command", "stats_command"]
 )
 @click.option("--all", "show_all", is_flag=True, help="Every session, no paging.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@common.scope_option
 @click.pass_context
 def list_command(
     ctx: click.Context,
@@ -53,6 +54,7 @@ def list_command(
     page: int,
     show_all: bool,
     as_json: bool,
+    scope: str | None,
 ) -> None:
     """List sessions, most recently updated first."""
     with common.open_store(ctx) as history:
@@ -63,6 +65,7 @@ def list_command(
             model=model,
             updated_since=since,
             updated_until=until,
+            scope=scope,
         )
     if as_json:
         common.echo_json([s.model_dump(mode="json") for s in summaries])
@@ -78,13 +81,16 @@ def list_command(
 @click.argument("session_id", callback=common.text)
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the session as Markdown.")
+@common.scope_option
 @click.pass_context
-def show_command(ctx: click.Context, session_id: str, as_json: bool, markdown: bool) -> None:
+def show_command(
+    ctx: click.Context, session_id: str, as_json: bool, markdown: bool, scope: str | None
+) -> None:
     """Show one session: messages, tool calls and results, reasoning, usage."""
     if as_json and markdown:
         raise click.UsageError("--json and --markdown are two formats; give one of them")
     with common.open_store(ctx) as history:
-        session = history.load_session(session_id)
+        session = history.load_session(session_id, scope=scope)
     if session is None:
         raise click.ClickException(
             f"no session with id {session_id!r}; 'session-history list' shows the stored ids"
@@ -109,9 +115,15 @@ def show_command(ctx: click.Context, session_id: str, as_json: bool, markdown: b
     help="At most N hits.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@common.scope_option
 @click.pass_context
 def search_command(
-    ctx: click.Context, query: str, agent: str | None, limit: int, as_json: bool
+    ctx: click.Context,
+    query: str,
+    agent: str | None,
+    limit: int,
+    as_json: bool,
+    scope: str | None,
 ) -> None:
     """Search messages (content, reasoning, tool calls), best match first.
 
@@ -121,6 +133,7 @@ def search_command(
         hits = history.search(
             query,
             agent_name=agent,
+            scope=scope,
             limit=limit,
             highlight=("[", "]") if as_json else render.MARK,
         )
@@ -134,11 +147,12 @@ def search_command(
 
 @click.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@common.scope_option
 @click.pass_context
-def stats_command(ctx: click.Context, as_json: bool) -> None:
+def stats_command(ctx: click.Context, as_json: bool, scope: str | None) -> None:
     """Sessions, messages, tokens, per agent and model, and the database's size."""
     with common.open_store(ctx) as history:
-        stats = history.stats()
+        stats = history.stats(scope=scope)
     if as_json:
         common.echo_json(stats.model_dump(mode="json"))
     else:

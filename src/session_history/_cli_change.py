@@ -15,11 +15,13 @@ __all__ = ["delete_command", "prune_command", "upgrade_command"]
 
 @click.command("delete")
 @click.argument("session_id", callback=common.text)
+@common.scope_option
 @click.pass_context
-def delete_command(ctx: click.Context, session_id: str) -> None:
-    """Delete one session and its messages (hook plugins are told)."""
+def delete_command(ctx: click.Context, session_id: str, scope: str | None) -> None:
+    """Delete one session and its messages (hook plugins are told; entries a fork shares stay
+    with the fork)."""
     with common.open_store(ctx, "change") as history:
-        deleted = history.delete_session(session_id)
+        deleted = history.delete_session(session_id, scope=scope)
     if not deleted:
         raise click.ClickException(
             f"no session with id {session_id!r}; nothing was deleted "
@@ -40,21 +42,34 @@ def delete_command(ctx: click.Context, session_id: str) -> None:
     callback=common.option_value(render.parse_duration),
     help="Drop sessions not updated for this long: 30d, 12h, 2w.",
 )
+@click.option("--expired", is_flag=True, help="Drop expired sessions (past their expires_at).")
 @click.option("--dry-run", is_flag=True, help="List what would go; remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pruned sessions as JSON.")
+@common.scope_option
 @click.pass_context
 def prune_command(
     ctx: click.Context,
     max_sessions: int | None,
     older_than: timedelta | None,
+    expired: bool,
     dry_run: bool,
     as_json: bool,
+    scope: str | None,
 ) -> None:
-    """Remove old sessions: by age, then all but the newest N (hook plugins are told)."""
-    if max_sessions is None and older_than is None:
-        raise click.UsageError("say what to prune: --max-sessions N and/or --older-than 30d")
+    """Remove sessions: expired ones, then by age, then all but the newest N (hook plugins
+    are told)."""
+    if max_sessions is None and older_than is None and not expired:
+        raise click.UsageError(
+            "say what to prune: --expired, --max-sessions N and/or --older-than 30d"
+        )
     with common.open_store(ctx, "read" if dry_run else "change") as history:
-        pruned = history.prune(max_sessions=max_sessions, max_age=older_than, dry_run=dry_run)
+        pruned = history.prune(
+            max_sessions=max_sessions,
+            max_age=older_than,
+            expired=expired,
+            scope=scope,
+            dry_run=dry_run,
+        )
     if as_json:
         common.echo_json([s.model_dump(mode="json") for s in pruned])
         return

@@ -135,3 +135,12 @@ def open_store(
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+scope_option = click.option(
+    "--scope",
+    callback=text,
+    default=None,
+    help="Only sessions of this scope (their owner: a user, tenant or channel).",
+)
+"""``--scope``, the same on every command that reads or changes sessions by owner."""

@@ -38,6 +38,8 @@ __all__ = [
     "PruneRule",
     "QmarkParams",
     "check_revision",
+    "common_prefix",
+    "identified",
     "list_sql",
     "live",
     "message_rows",
@@ -224,6 +226,28 @@ def with_entry_ids(messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], 
 def message_rows(messages: Sequence[ChatMessage]) -> list[MessageRow]:
     """Rows of messages that have their entry ids (:func:`with_entry_ids`)."""
     return [MessageRow(m.entry_id or "", m.role.value, message_body(m)) for m in messages]
+
+
+def identified(messages: Sequence[ChatMessage], ids: Sequence[str]) -> list[ChatMessage]:
+    """``messages`` with ``ids`` for those the caller gave no id."""
+    return [
+        m if m.entry_id is not None else m.model_copy(update={"entry_id": i})
+        for m, i in zip(messages, ids, strict=True)
+    ]
+
+
+def common_prefix(stored: Sequence[str], given: Sequence[ChatMessage]) -> int:
+    """How many first messages ``given`` has as the stored bodies are (entry ids compared only
+    where the caller gave one): what a save keeps of the stored branch."""
+    n = 0
+    for body, message in zip(stored, given, strict=False):
+        if message.entry_id is not None:
+            if body != message_body(message):
+                break
+        elif without_entry_id(body) != message_body(message):
+            break
+        n += 1
+    return n
 
 
 def without_entry_id(body: str) -> str:

@@ -39,10 +39,12 @@ __all__ = [
     "Line",
     "Point",
     "Range",
+    "beyond",
     "collect",
     "contains",
     "new_entry_id",
     "path",
+    "point_at",
     "prefix",
     "tail",
 ]
@@ -103,6 +105,28 @@ def tail(ranges: Sequence[Range], last: int | None) -> list[Range]:
 def prefix(ranges: Sequence[Range], n: int) -> list[Range]:
     """Only the first ``n`` entries of a path."""
     return [Range(r.line, r.lo, min(r.hi, n - 1)) for r in ranges if r.lo <= n - 1]
+
+
+def point_at(ranges: Sequence[Range], seq: int) -> Point | None:
+    """The entry at depth ``seq`` of a path (None for depth -1: before the first)."""
+    for r in ranges:
+        if r.lo <= seq <= r.hi:
+            return Point(r.line, seq)
+    return None
+
+
+def beyond(ranges: Sequence[Range], done: Sequence[Range]) -> list[Range]:
+    """The part of a path that is not in ``done`` (other paths of the same tree): paths share a
+    prefix, so what is left is an end of it. An export writes each branch as that end."""
+    left: list[Range] = []
+    for r in ranges:
+        lo = r.lo
+        for d in done:
+            if d.line == r.line and d.lo <= lo <= d.hi:
+                lo = d.hi + 1
+        if lo <= r.hi:
+            left.append(Range(r.line, lo, r.hi))
+    return left
 
 
 def contains(ranges: Sequence[Range], point: Point) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pydantic import JsonValue
 
 from ..._models import (
+    Branch,
     ChatMessage,
     ExportedSession,
     HistoryStats,
@@ -28,14 +29,16 @@ from ..._models import (
 from ..._search import Term
 from ..base import (
     AppendResult,
+    BranchTarget,
     ExportBatch,
     ImportOutcome,
     ListQuery,
     PopResult,
     PruneResult,
     SaveResult,
+    WriteContext,
 )
-from ..shared import DollarParams, list_sql, prune_rules
+from ..shared import DollarParams, list_sql, prune_rules, with_entry_ids
 from . import reads, search, transfer, writes
 from .connection import PostgresConnection, ident
 from .reads import SUMMARY_JSON
@@ -75,9 +78,11 @@ class PostgresBackend:
         row, columns = SessionRow.of(session), MessageColumns.of(session.messages)
         return await self._db.write(writes.create, row, columns, want_summary)
 
-    async def save_session(self, session: Session, *, want_summary: bool) -> SaveResult:
-        row, columns = SessionRow.of(session), MessageColumns.of(session.messages)
-        return await self._db.write(writes.save, row, columns, session.messages, want_summary)
+    async def save_session(
+        self, session: Session, *, ids: Sequence[str], want_summary: bool
+    ) -> SaveResult:
+        row = SessionRow.of(session)
+        return await self._db.write(writes.save, session, ids, row, want_summary)
 
     async def append_messages(
         self,
@@ -86,6 +91,9 @@ class PostgresBackend:
         *,
         usage: Usage | None,
         create: Session | None,
+        context: WriteContext,
+        state: dict[str, JsonValue] | None,
+        retry_check: bool,
         want_summary: bool,
     ) -> AppendResult:
         columns = MessageColumns.of(messages)
@@ -98,45 +106,96 @@ class PostgresBackend:
             own = create.messages[: len(create.messages) - len(messages)]
             first = (SessionRow.of(create), MessageColumns.of(own) + columns)
         return await self._db.write(
-            writes.append, session_id, columns, turns, tool_calls, usage_json, first, want_summary
+            writes.append,
+            session_id,
+            columns,
+            turns,
+            tool_calls,
+            usage_json,
+            first,
+            context,
+            state,
+            retry_check,
+            want_summary,
         )
 
-    async def pop_messages(self, session_id: str, n: int, *, want_summary: bool) -> PopResult:
-        return await self._db.write(writes.pop, session_id, n, want_summary)
+    async def pop_messages(
+        self, session_id: str, n: int, *, context: WriteContext, want_summary: bool
+    ) -> PopResult:
+        return await self._db.write(writes.pop, session_id, n, context, want_summary)
 
-    async def delete_session(self, session_id: str) -> bool:
-        return await self._db.write(writes.delete, session_id)
+    async def branch_session(
+        self, session_id: str, target: BranchTarget, *, context: WriteContext
+    ) -> SessionSummary:
+        return await self._db.write(writes.branch, session_id, target, context)
+
+    async def fork_session(
+        self,
+        source_id: str,
+        new_id: str,
+        target: BranchTarget,
+        *,
+        source_scope: str | None,
+        scope: str | None,
+        metadata: dict[str, JsonValue] | None,
+        expires_at: datetime | None,
+    ) -> SessionSummary:
+        return await self._db.write(
+            writes.fork, source_id, new_id, target, source_scope, scope, metadata, expires_at
+        )
+
+    async def set_state(
+        self, session_id: str, state: dict[str, JsonValue], *, context: WriteContext
+    ) -> SessionSummary:
+        return await self._db.write(writes.set_state, session_id, state, context)
+
+    async def delete_session(self, session_id: str, scope: str | None) -> bool:
+        return await self._db.write(writes.delete, session_id, scope)
 
     async def prune(
-        self, *, max_sessions: int | None, older_than: datetime | None, dry_run: bool
+        self,
+        *,
+        max_sessions: int | None,
+        older_than: datetime | None,
+        expired: bool,
+        scope: str | None,
+        dry_run: bool,
     ) -> list[PruneResult]:
-        rules = prune_rules(max_sessions, older_than, DollarParams)
+        rules = prune_rules(max_sessions, older_than, DollarParams, expired=expired, scope=scope)
         door = self._db.read if dry_run else self._db.write  # a dry run only reads
         return await door(writes.prune, rules, dry_run)
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def load_session(self, session_id: str) -> Session | None:
-        return await self._db.read(reads.load, session_id)
+    async def load_session(self, session_id: str, scope: str | None) -> Session | None:
+        return await self._db.read(reads.load, session_id, scope)
 
-    async def load_messages(self, session_id: str, last: int | None) -> list[ChatMessage]:
-        return await self._db.read(reads.load_messages, session_id, last)
+    async def load_messages(
+        self, session_id: str, last: int | None, scope: str | None
+    ) -> list[ChatMessage]:
+        return await self._db.read(reads.load_messages, session_id, last, scope)
 
     async def load_metadata(
-        self, session_id: str, key: str, last: int | None
+        self, session_id: str, key: str, last: int | None, scope: str | None
     ) -> list[JsonValue | None]:
-        return await self._db.read(reads.load_metadata, session_id, key, last)
+        return await self._db.read(reads.load_metadata, session_id, key, last, scope)
 
-    async def get_summary(self, session_id: str) -> SessionSummary | None:
-        return await self._db.read(reads.get_summary, session_id)
+    async def load_state(self, session_id: str, scope: str | None) -> dict[str, JsonValue] | None:
+        return await self._db.read(reads.load_state, session_id, scope)
+
+    async def list_branches(self, session_id: str, scope: str | None) -> list[Branch] | None:
+        return await self._db.read(reads.list_branches, session_id, scope)
+
+    async def get_summary(self, session_id: str, scope: str | None) -> SessionSummary | None:
+        return await self._db.read(reads.get_summary, session_id, scope)
 
     async def list_sessions(self, query: ListQuery) -> list[SessionSummary]:
         p = DollarParams()
         sql = list_sql(query, select=SUMMARY_JSON, table="sessions", p=p)
         return await self._db.read(reads.select_summaries, sql, p.values)
 
-    async def session_count(self) -> int:
-        return await self._db.read(reads.count)
+    async def session_count(self, scope: str | None) -> int:
+        return await self._db.read(reads.count, scope)
 
     # -- search, stats, export and import ------------------------------------------------------
 
@@ -145,14 +204,15 @@ class PostgresBackend:
         terms: list[Term],
         *,
         agent_name: str | None,
+        scope: str | None,
         limit: int,
         highlight: tuple[str, str],
     ) -> list[SearchHit]:
-        sql, params = search.search_sql(terms, agent_name, limit, highlight)
+        sql, params = search.search_sql(terms, agent_name, scope, limit, highlight)
         return await self._db.read(search.search, sql, params)
 
-    async def stats(self) -> HistoryStats:
-        return await self._db.read(search.stats)
+    async def stats(self, scope: str | None) -> HistoryStats:
+        return await self._db.read(search.stats, scope)
 
     async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
         return await self._db.read(transfer.export_batch, cursor, limit)
@@ -160,12 +220,10 @@ class PostgresBackend:
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool
     ) -> list[ImportOutcome]:
-        prepared = [
-            (
-                session,
-                SessionRow.of(session, session.updated_at),
-                MessageColumns.of(session.messages),
+        prepared = []
+        for session in sessions:
+            messages = with_entry_ids(session.messages)[0]
+            prepared.append(
+                (session, SessionRow.of(session, session.updated_at), MessageColumns.of(messages))
             )
-            for session in sessions
-        ]
         return await self._db.write(transfer.import_sessions, prepared, want_summary)

@@ -201,6 +201,120 @@ async def _set_keys(conn: Conn, s: str, batch: list[tuple[int, str]]) -> None:
         await conn.executemany(f"UPDATE {s}.messages SET search_key = $2 WHERE id = $1", batch)
 
 
+# An entry id for each existing message, in UUIDv7's layout (RFC 9562, as ``tree.new_entry_id``
+# makes them): the migration's time in milliseconds and a 12-bit counter, counted up in message
+# order (borrowing the next millisecond every 4,096 messages, as new_entry_id does), then the
+# variant and 62 random bits (taken from a v4 UUID, whose 17th hex digit is the variant already).
+# So the ids of one session sort in its order. $1 is the time in milliseconds.
+_ENTRY_IDS = """
+    WITH numbered AS (
+        SELECT id, ($1::bigint << 12) + row_number() OVER (ORDER BY id) - 1 AS t FROM {s}.messages
+    ), made AS (
+        SELECT id, (lpad(to_hex(t >> 12), 12, '0') || '7' || lpad(to_hex(t & 4095), 3, '0')
+            || right(replace(gen_random_uuid()::text, '-', ''), 16))::uuid::text AS entry_id
+        FROM numbered
+    )
+    UPDATE {s}.messages AS m SET entry_id = made.entry_id, line_pk = m.session_pk,
+        -- The body holds its entry id as its last field, as pydantic writes it: spliced into
+        -- the text (json keeps it exactly; jsonb would rewrite the numbers).
+        body = (regexp_replace(m.body::text, '\\s*\\}\\s*$', '')
+            || ',"entry_id":' || to_json(made.entry_id)::text || '}')::json
+    FROM made WHERE m.id = made.id
+"""
+
+
+@migrations
+async def m004_tree(step: Step) -> None:
+    """Conversations as trees (see ``_backends/tree.py``), as SQLite's ``m005_tree``: every
+    message an entry with an id on a line, sessions with a head, branches, forks, a scope, an
+    expiry, a revision and state.
+
+    Each session becomes a one-line tree whose line's key is the session's; each message gets a
+    UUIDv7 (in its body too). ``messages.session_pk`` becomes the line owner's key without a
+    foreign key of its own: messages go with their line, which goes with its session.
+    """
+    import time
+
+    conn, s = step
+    await conn.execute(
+        f"""
+        ALTER TABLE {s}.sessions
+            ADD COLUMN scope text,
+            ADD COLUMN expires_at timestamptz,
+            ADD COLUMN revision integer NOT NULL DEFAULT 1,
+            ADD COLUMN head_line bigint,
+            ADD COLUMN grow_line bigint,
+            ADD COLUMN head_entry text,
+            ADD COLUMN forked_from text COLLATE "C",
+            ADD COLUMN forked_at text;
+        CREATE TABLE {s}.lines (
+            pk bigserial PRIMARY KEY,
+            session_pk bigint NOT NULL REFERENCES {s}.sessions (pk) ON DELETE CASCADE,
+            root bigint NOT NULL,
+            parent_line bigint REFERENCES {s}.lines (pk),
+            start integer NOT NULL
+        );
+        INSERT INTO {s}.lines (pk, session_pk, root, parent_line, start)
+            SELECT pk, pk, pk, NULL, 0 FROM {s}.sessions WHERE message_count > 0;
+        UPDATE {s}.sessions SET head_line = pk, grow_line = pk WHERE message_count > 0;
+        ALTER TABLE {s}.messages ADD COLUMN line_pk bigint, ADD COLUMN entry_id text;
+        """
+    )
+    await conn.execute(
+        "SELECT setval(pg_get_serial_sequence($1, 'pk'), "
+        f"(SELECT coalesce(max(pk), 0) + 1 FROM {s}.sessions), false)",
+        f"{s}.lines",
+    )
+    await conn.execute(_ENTRY_IDS.replace("{s}", s), time.time_ns() // 1_000_000)
+    # m001's UNIQUE (session_pk, seq) and foreign key on session_pk, found by what they hold
+    # rather than by the names PostgreSQL gave them.
+    old = await conn.fetch(
+        "SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass "
+        "AND contype IN ('u', 'f') AND (SELECT attnum FROM pg_attribute "
+        "WHERE attrelid = $1::regclass AND attname = 'session_pk') = ANY (conkey)",
+        f"{s}.messages",
+    )
+    drops = ", ".join(f'DROP CONSTRAINT "{r["conname"]}"' for r in old)
+    await conn.execute(
+        f"""
+        ALTER TABLE {s}.messages {drops + "," if drops else ""}
+            ALTER COLUMN line_pk SET NOT NULL,
+            ALTER COLUMN entry_id SET NOT NULL,
+            ADD FOREIGN KEY (line_pk) REFERENCES {s}.lines (pk) ON DELETE CASCADE,
+            ADD UNIQUE (line_pk, seq),
+            ADD UNIQUE (entry_id, session_pk);
+        UPDATE {s}.sessions AS s SET head_entry = m.entry_id FROM {s}.messages AS m
+            WHERE m.line_pk = s.head_line AND m.seq = s.message_count - 1;
+        CREATE INDEX sessions_by_scope ON {s}.sessions (scope, updated_at DESC, session_id DESC)
+            WHERE scope IS NOT NULL;
+        CREATE INDEX sessions_by_head ON {s}.sessions (head_line) WHERE head_line IS NOT NULL;
+        CREATE INDEX sessions_by_expiry ON {s}.sessions (expires_at)
+            WHERE expires_at IS NOT NULL;
+        CREATE INDEX sessions_by_source ON {s}.sessions (forked_from)
+            WHERE forked_from IS NOT NULL;
+        CREATE INDEX lines_by_root ON {s}.lines (root);
+        CREATE INDEX lines_by_session ON {s}.lines (session_pk);
+        -- Deleting a line checks that no line continues it: without this, a scan per line.
+        CREATE INDEX lines_by_parent ON {s}.lines (parent_line) WHERE parent_line IS NOT NULL;
+        CREATE TABLE {s}.branches (
+            session_pk bigint NOT NULL REFERENCES {s}.sessions (pk) ON DELETE CASCADE,
+            line_pk bigint NOT NULL,
+            seq integer NOT NULL,
+            entry_id text NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (session_pk, line_pk, seq)
+        );
+        CREATE INDEX branches_by_line ON {s}.branches (line_pk);
+        CREATE TABLE {s}.session_state (
+            session_pk bigint NOT NULL REFERENCES {s}.sessions (pk) ON DELETE CASCADE,
+            key text COLLATE "C" NOT NULL,
+            value json NOT NULL,
+            PRIMARY KEY (session_pk, key)
+        );
+        """
+    )
+
+
 async def upgrade(
     conn: Conn, schema: str, quoted: str, location: str, *, read_only: bool = False
 ) -> None:

@@ -18,7 +18,7 @@ from ..._errors import InvalidQueryError
 from ..._models import ChatMessage, ExportedSession
 from ..base import ExportBatch, ImportOutcome
 from ..shared import format_ts, message_rows, now_ts, unchanged, with_entry_ids
-from ..tree import Point, Range, path
+from ..tree import Point, Range, beyond, path, point_at
 from .connection import atomic, snapshot
 from .reads import read_ranges, state_of, summary
 from .writes import _delete_row, _insert_messages, _new_line, insert_session, tree_of
@@ -48,12 +48,15 @@ def export_line(
     ).fetchall():
         if not lines:
             lines = tree_of(conn, line)
-        own = _not_yet(path(lines, Point(line, seq)), exported)
+        tip_path = path(lines, Point(line, seq))
+        own = beyond(tip_path, exported)
         parent = None
         if own and own[0].lo > 0:
+            before = point_at(tip_path, own[0].lo - 1)
+            assert before is not None  # a branch's parent is on its path
             (parent,) = conn.execute(
                 "SELECT entry_id FROM messages WHERE line_pk = ? AND seq = ?",
-                _before(path(lines, Point(line, seq)), own[0].lo),
+                (before.line, before.seq),
             ).fetchone()
         if own:
             exported += own
@@ -64,27 +67,6 @@ def export_line(
             )
     head = head[:-1] + f',"state":{state_of(conn, pk)},"branches":{json_array(branches)}}}'
     return with_messages(head, bodies)
-
-
-def _not_yet(ranges: Sequence[Range], done: Sequence[Range]) -> list[Range]:
-    """The part of a path not in ``done``: a path shares a prefix with the others, so what is
-    left is its end."""
-    left: list[Range] = []
-    for r in ranges:
-        lo = r.lo
-        for d in done:
-            if d.line == r.line and d.lo <= lo <= d.hi:
-                lo = d.hi + 1
-        if lo <= r.hi:
-            left.append(Range(r.line, lo, r.hi))
-    return left
-
-
-def _before(ranges: Sequence[Range], seq: int) -> tuple[int, int]:
-    for r in ranges:
-        if r.lo <= seq - 1 <= r.hi:
-            return r.line, seq - 1
-    raise AssertionError("a branch's parent is on its path")
 
 
 def export_batch(conn: sqlite3.Connection, cursor: int, limit: int) -> ExportBatch:

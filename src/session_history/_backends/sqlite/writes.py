@@ -18,7 +18,7 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
-from ..._codec import MESSAGES, json_array, message_body, messages_array
+from ..._codec import MESSAGES, json_array, messages_array
 from ..._errors import InvalidQueryError, SessionExistsError, SessionNotFoundError
 from ..._models import ChatMessage, Session, SessionSummary, Usage, message_counts
 from ..base import AppendResult, BranchTarget, PopResult, PruneResult, SaveResult, WriteContext
@@ -26,12 +26,13 @@ from ..shared import (
     MessageRow,
     PruneRule,
     check_revision,
+    common_prefix,
     format_ts,
+    identified,
     message_rows,
     now_ts,
-    without_entry_id,
 )
-from ..tree import Line, Point, Range, collect, contains, path, prefix, tail
+from ..tree import Line, Point, Range, collect, contains, path, point_at, prefix, tail
 from .connection import atomic, snapshot
 from .index import forgotten, rebuild_later, unindex
 from .reads import LINES_OF_TREE, read_ranges, summaries, summary
@@ -359,19 +360,6 @@ def _path_of(conn: sqlite3.Connection, head: Point | None) -> list[Range]:
     return path(tree_of(conn, head.line), head)
 
 
-def _common_prefix(stored: Sequence[str], given: Sequence[ChatMessage]) -> int:
-    """How many first messages ``given`` has as stored (ids compared only where given)."""
-    n = 0
-    for body, message in zip(stored, given, strict=False):
-        if message.entry_id is not None:
-            if body != message_body(message):
-                break
-        elif without_entry_id(body) != message_body(message):
-            break
-        n += 1
-    return n
-
-
 def save(
     conn: sqlite3.Connection,
     session: Session,
@@ -386,16 +374,16 @@ def save(
         row = locate(conn, session.session_id)
         if row is None:
             _delete_row(conn, session.session_id)
-            rows = message_rows(_identified(given, ids))
-            pk = insert_session(conn, session, rows)
-            return SaveResult(summary(conn, pk) if want_summary else None, session.messages)
+            with_ids = identified(given, ids)
+            pk = insert_session(conn, session, message_rows(with_ids))
+            return SaveResult(summary(conn, pk) if want_summary else None, with_ids)
         ranges = _path_of(conn, row.head)
         stored = [body for (body,) in read_ranges(conn, ranges)]
-        keep = _common_prefix(stored, given)
+        keep = common_prefix(stored, given)
         kept = row
         if keep < row.count:
             kept = _cut(conn, row, ranges, keep)
-        new = message_rows(_identified(given[keep:], ids[keep:]))
+        new = message_rows(identified(given[keep:], ids[keep:]))
         if new:
             line = kept.grow_line
             if line is None:
@@ -416,13 +404,6 @@ def save(
             for m, r in zip(session.messages[keep:], new, strict=True)
         ]
         return SaveResult(summary(conn, row.pk) if want_summary else None, written)
-
-
-def _identified(messages: Sequence[ChatMessage], ids: Sequence[str]) -> list[ChatMessage]:
-    return [
-        m if m.entry_id is not None else m.model_copy(update={"entry_id": i})
-        for m, i in zip(messages, ids, strict=True)
-    ]
 
 
 def _root(conn: sqlite3.Connection, line: int) -> int:
@@ -580,21 +561,13 @@ def _grow_line(conn: sqlite3.Connection, session_pk: int, head: Point | None) ->
     return None if deeper else head.line
 
 
-def _point_at(ranges: Sequence[Range], seq: int) -> Point | None:
-    """The entry at depth ``seq`` of a path (None for depth -1: before the first)."""
-    for r in ranges:
-        if r.lo <= seq <= r.hi:
-            return Point(r.line, seq)
-    return None
-
-
 def _cut(conn: sqlite3.Connection, row: Row, ranges: Sequence[Range], keep: int) -> Row:
     """Move the head back to keep the first ``keep`` messages of the path ``ranges`` and remove
     what no tip reaches any longer; the session row as it is after. Returns the new row."""
     popped = tail(ranges, row.count - keep)
     bodies = [body for (body,) in read_ranges(conn, popped)]
     turns, tool_calls = message_counts(MESSAGES.validate_json(json_array(bodies)))
-    head = _point_at(ranges, keep - 1)
+    head = point_at(ranges, keep - 1)
     entry = _entry_at(conn, head) if head is not None else None
     line = head.line if head is not None else None
     conn.execute(
@@ -709,7 +682,7 @@ def _target(
                 f"its current branch; give 0 to {row.count}"
             )
         ranges = _path_of(conn, row.head)
-        return _point_at(ranges, at - 1), prefix(ranges, at)
+        return point_at(ranges, at - 1), prefix(ranges, at)
     for line, seq in conn.execute(
         "SELECT line_pk, seq FROM messages WHERE entry_id = ?", (target.from_entry,)
     ).fetchall():
