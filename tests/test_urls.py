@@ -278,3 +278,22 @@ def test_a_missing_folder_is_an_error_unless_the_command_creates_and_says_so(
     assert code == 0 and f"created the folder {tmp_path / 'new'} for" in out, out
     code, out = run_cli("--db", str(tmp_path / "new" / "d.db"), "import", "-", input=_LINE)
     assert code == 0 and "created" not in out  # a folder that is there: nothing to say
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://agent@db:5432/app?application_name=me@home",
+        "postgresql://db/app?options=a:b@c",
+        "postgresql://agent@db:5432/app@archive",
+        "postgres://agent:p%40ss@[::1]:5432,db2/app?schema=s",
+    ],
+)
+def test_a_url_that_works_is_shown_whole_but_its_password(url: str) -> None:
+    # Hiding passwords that hold an unencoded '@', '/', '?' or '#' must not misread the '@' of
+    # a URL without one.
+    from session_history._urls import redact_url, url_problem
+
+    assert url_problem(url) is None
+    assert redact_url(url) == url.replace(":p%40ss@", ":***@")
+    assert HistoryConfig(url=url).location == redact_url(url)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 __all__ = [
     "ACCEPTED",
     "DEFAULT_SCHEMA",
+    "TargetError",
     "is_url",
     "redact_url",
     "resolve",
@@ -170,10 +171,15 @@ def _split(url: str) -> tuple[str, str, str, str]:
     if match is None:
         return "", "", url, ""
     head, rest = match.group(0), url[match.end() :]
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    end = _first(rest, "/?#")
     netloc, tail = rest[:end], rest[end:]
     path, mark, query = tail.partition("?")
     return head, netloc, path, mark + query
+
+
+def _first(text: str, chars: str, start: int = 0) -> int:
+    """Where the first of ``chars`` is in ``text`` from ``start``, or its length."""
+    return min((i for i in (text.find(c, start) for c in chars) if i >= 0), default=len(text))
 
 
 def _split_secret(url: str) -> tuple[str, str, str, str]:
@@ -187,17 +193,14 @@ def _split_secret(url: str) -> tuple[str, str, str, str]:
         return "", "", url, ""
     head, rest = match.group(0), url[match.end() :]
     first = rest.find("@")
-    standard = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    query = min((i for i in (rest.find(c) for c in "?#") if i >= 0), default=len(rest))
     if (
         first < 0
         or ":" not in rest[:first]
-        or (first > query and _HOSTS.fullmatch(rest[:standard]))
+        or (first > _first(rest, "?#") and _HOSTS.fullmatch(rest[: _first(rest, "/?#")]))
     ):
         return _split(url)
-    limit = min((i for i in (rest.find(c, first) for c in "?#") if i >= 0), default=len(rest))
-    at = rest.rfind("@", 0, limit)
-    end = min((i for i in (rest.find(c, at) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, _first(rest, "?#", first))
+    end = _first(rest, "/?#", at)
     netloc, tail = rest[:end], rest[end:]
     path, mark, query_text = tail.partition("?")
     return head, netloc, path, mark + query_text
