@@ -1,5 +1,7 @@
 """A PostgreSQL password, in the URL's netloc or as ``?password=``, never shows: not in a repr,
-a str, a dump, an error, a log line or the CLI's output (issue 10, point 1)."""
+a str, a dump, an error, a log line or the CLI's output (issue 10, point 1), whatever form the
+database is given in, accepted or refused, and however the password is written (issue 20). The
+pytest plugin's reports: ``pytest_plugin/tests/test_plugin_secrets.py``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from session_history import (
     DatabaseError,
@@ -150,3 +153,134 @@ def test_the_cli_never_shows_the_password(
     copied = CliRunner().invoke(cli, ["--db", str(db), "copy", secret_url])
     assert "to postgresql://" in copied.output and "password=***" in copied.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db"]
+
+
+# -- every form a database may be given in, over every surface (issue 20) ------------------------
+
+PARTS = ("Kx7Qm", "Zr9Pw")
+"""The two halves of the password of every form below: neither may show, anywhere (a password
+with an unencoded '/' used to show its second half, or its first as "the port 'Kx7Qm'")."""
+FORMS = [
+    "postgresql://agent:Kx7QmZr9Pw@127.0.0.1:1/db",
+    "postgres://agent:Kx7QmZr9Pw@127.0.0.1:1/db",
+    "postgresql+asyncpg://agent:Kx7QmZr9Pw@127.0.0.1:1/db",
+    "postgresql+psycopg://agent:Kx7QmZr9Pw@127.0.0.1:1/db",
+    "postgresql+psycopg2://agent:Kx7QmZr9Pw@127.0.0.1:1/db",
+    "POSTGRESQL://agent:Kx7QmZr9Pw@127.0.0.1:1/db",
+    "postgresql://agent:Kx7Qm/Zr9Pw@127.0.0.1:1/db",
+    "postgresql://agent:Kx7Qm#Zr9Pw@127.0.0.1:1/db",
+    "postgresql://agent:Kx7Qm?Zr9Pw@127.0.0.1:1/db",
+    "postgresql://agent:Kx7Qm@Zr9Pw@127.0.0.1:1/db",
+    "postgresql://agent:Kx7Qm:Zr9Pw@127.0.0.1:1/db",
+    "postgresql://agent:Kx7Qm%2FZr9Pw@127.0.0.1:1/db?application_name=me@home",
+    "postgresql://agent@127.0.0.1:1/db?password=Kx7QmZr9Pw",
+    "postgres://agent@127.0.0.1:1/db?sslmode=disable&password=Kx7Qm#Zr9Pw&schema=x",
+    "postgresql://agent:Kx7QmZr9Pw@127.0.0.1:1,127.0.0.1:2/db",
+    "postgresql://agent:Kx7QmZr9Pw@[::1]:1/db",
+    "postgresql://agent:Kx7QmZr9Pw@127.0.0.1:abc/db",  # malformed: a bad port
+    "postgresql://agent:Kx7QmZr9Pw@[::1/db",  # malformed: an unclosed bracket
+    "postgresql:/agent:Kx7QmZr9Pw@127.0.0.1:1/db",  # what a Path makes of a URL
+    "mysql://agent:Kx7QmZr9Pw@127.0.0.1/db",  # refused from here on
+    "host=127.0.0.1 port=1 user=agent password=Kx7QmZr9Pw dbname=db",
+    "host=127.0.0.1 password='Kx7Qm Zr9Pw' dbname=db",
+    "http://agent:Kx7Qm/Zr9Pw@example.com/db",
+]
+REFUSED = FORMS[FORMS.index("mysql://agent:Kx7QmZr9Pw@127.0.0.1/db") :]
+ACCEPTED = FORMS[: len(FORMS) - len(REFUSED)]
+
+
+def ids(forms: list[str]) -> list[str]:
+    """Test ids that name a form by its place, not by its text (a test id is printed)."""
+    return [f"form{FORMS.index(form)}" for form in forms]
+
+
+def assert_no_part(*texts: object) -> None:
+    for text in texts:
+        for part in PARTS:
+            assert part not in str(text), text
+
+
+def configs(form: str, monkeypatch: pytest.MonkeyPatch) -> list[HistoryConfig]:
+    """The form given in each of the three places a database is named."""
+    made = [HistoryConfig(db_path=form), HistoryConfig(url=form)]  # type: ignore[arg-type]
+    with monkeypatch.context() as env:
+        env.setenv("SESSION_HISTORY_DB", form)
+        made.append(HistoryConfig())
+    return made
+
+
+@pytest.mark.parametrize("form", ACCEPTED, ids=ids(ACCEPTED))
+async def test_an_accepted_form_never_shows_its_password(
+    form: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for config in configs(form, monkeypatch):
+        assert config.url is not None
+        assert_no_part(
+            repr(config),
+            str(config),
+            config.model_dump(),
+            config.model_dump_json(),
+            config.location,
+            repr(config.url),
+        )
+        try:
+            history = SessionHistory(config)  # a malformed URL is refused here
+            assert_no_part(repr(history))
+            await history.open()  # nothing listens on port 1
+        except DatabaseError as exc:
+            assert_no_part(str(exc), repr(exc), exc.path)
+        else:
+            await history.close()
+            pytest.fail(f"{form} opened")
+    assert_no_part(caplog.text)
+
+
+@pytest.mark.parametrize("form", REFUSED, ids=ids(REFUSED))
+def test_a_refused_form_is_one_line_naming_the_accepted_ones_without_its_password(
+    form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for given in ({"db_path": form}, {"url": form}, {}):
+        with monkeypatch.context() as env:
+            env.setenv("SESSION_HISTORY_DB", form)
+            with pytest.raises(DatabaseError) as info:
+                HistoryConfig.model_validate(given)
+        message = str(info.value)
+        assert_no_part(message, repr(info.value), info.value.path)
+        assert "***" in message and "\n" not in message
+        assert "postgresql+asyncpg://" in message and "sqlite:///PATH" in message
+
+
+@pytest.mark.parametrize("form", FORMS, ids=ids(FORMS))
+def test_the_cli_never_shows_the_password_of_any_form(
+    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a form taken for a path would become a file
+    db = tmp_path / "h.db"
+    with SyncSessionHistory(HistoryConfig(enabled=True, db_path=db)) as history:
+        history.create_session(session("a", messages=turn(0)))
+    for args in (["--db", form, "list"], ["--db", form, "stats"], ["--db", str(db), "copy", form]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert_no_part(result.output)
+        assert result.output.startswith("Error: ") and len(result.output.splitlines()) == 1
+    with monkeypatch.context() as env:
+        env.setenv("SESSION_HISTORY_DB", form)
+        result = CliRunner().invoke(cli, ["show", "a"])
+    assert result.exit_code == 1 and result.output.startswith("Error: ")
+    assert_no_part(result.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db"]
+
+
+@pytest.mark.parametrize("form", FORMS, ids=ids(FORMS))
+def test_a_validation_error_never_shows_the_value_given(form: str) -> None:
+    # Bytes are no path and no URL: refused by pydantic, whose errors quote their input unless
+    # told not to.
+    for fields in (
+        {"db_path": form.encode()},
+        {"url": form.encode()},
+        {"url": form, "max_sessions": -1},
+    ):
+        with pytest.raises((ValidationError, DatabaseError)) as info:
+            HistoryConfig.model_validate(fields)
+        assert_no_part(str(info.value), repr(info.value))

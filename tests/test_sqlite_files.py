@@ -3,8 +3,11 @@ files that must be refused untouched."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -28,7 +31,7 @@ from session_history import (
 from session_history._backends.sqlite.schema import MIGRATIONS_TABLE, migrations
 from session_history._migrations import Migrations
 
-from .helpers import session, turn
+from .helpers import run_cli, session, turn
 
 
 def cfg(path: Path) -> HistoryConfig:
@@ -52,19 +55,119 @@ async def test_new_database_is_private_to_its_owner(tmp_path: Path) -> None:
 
 async def test_an_existing_files_mode_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
-    sqlite3.connect(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA user_version = 0")  # connecting alone leaves an empty file
     path.chmod(0o640)
     async with SessionHistory(cfg(path)):
         pass
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
-async def test_an_empty_file_becomes_a_database(tmp_path: Path) -> None:
-    path = tmp_path / "empty.db"
-    path.touch()
-    async with SessionHistory(cfg(path)) as history:
-        await history.create_session(session("a"))
-        assert await history.session_count() == 1
+async def test_new_databases_opened_at_once_on_one_path_are_all_whole(tmp_path: Path) -> None:
+    # A new file appears with its header: another store opening the path meanwhile never sees
+    # the empty file it would refuse.
+    path = tmp_path / "new.db"
+    stores = [SessionHistory(cfg(path)) for _ in range(8)]
+    await asyncio.gather(*(store.open() for store in stores))
+    await stores[3].create_session(session("a", messages=turn(0)))
+    for store in stores:
+        assert await store.session_count() == 1
+        await store.close()
+    assert os.listdir(tmp_path) == ["new.db"]  # no temporary file left
+
+
+def test_folders_and_files_the_store_creates_are_private_even_under_umask_000(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "h.db"
+    with SyncSessionHistory(cfg(source)) as history:
+        history.create_session(session("a", messages=turn(0)))
+    existing = tmp_path / "shared.jsonl"
+    existing.touch(mode=0o644)
+    previous = os.umask(0)
+    try:
+        path = tmp_path / "deep" / "er" / "history.db"
+        with SyncSessionHistory(cfg(path)) as history:
+            history.create_session(session("a", messages=turn(0)))
+            journal = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+            assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in journal)
+        exported = tmp_path / "export.jsonl"
+        for output in (exported, existing):
+            code, out = run_cli("--db", str(source), "export", "-o", str(output))
+            assert code == 0 and output.read_text().startswith('{"session_id":"a"'), out
+        target = tmp_path / "made" / "by" / "import.db"
+        code, out = run_cli("--db", str(target), "import", "-", input=exported.read_text())
+        assert code == 0, out
+    finally:
+        os.umask(previous)
+    modes = {
+        p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in tmp_path.rglob("*")
+        if p != source and not p.name.startswith("h.db")
+    }
+    assert modes == {
+        "deep": 0o700,
+        "deep/er": 0o700,
+        "deep/er/history.db": 0o600,
+        "export.jsonl": 0o600,
+        "shared.jsonl": 0o644,  # a file that was there keeps its mode, as a database does
+        "made": 0o700,
+        "made/by": 0o700,
+        "made/by/import.db": 0o600,
+    }
+
+
+async def test_an_export_that_cannot_start_leaves_no_file(tmp_path: Path) -> None:
+    output = tmp_path / "export.jsonl"
+    code, out = run_cli("--db", str(tmp_path / "missing.db"), "export", "-o", str(output))
+    assert code == 1 and out.startswith("Error: no database at")
+    code, out = run_cli("--db", str(tmp_path), "export", "-o", str(tmp_path / "nope" / "x"))
+    assert code == 1 and not output.exists()
+
+
+NOT_A_DATABASE = {
+    "empty": r"is empty \(0 bytes\), not a session-history database",
+    "/dev/null": r"/dev/null is a character device, not a file, so no session-history database",
+}
+EVERY_COMMAND = [
+    ["list"],
+    ["show", "a"],
+    ["search", "a"],
+    ["stats"],
+    ["export"],
+    ["delete", "a"],
+    ["prune", "--max-sessions", "1"],
+    ["upgrade"],
+    ["import", "-"],
+]
+
+
+@pytest.mark.parametrize("kind", NOT_A_DATABASE)
+def test_an_empty_file_or_a_device_is_refused_the_same_by_the_library_and_every_command(
+    tmp_path: Path, kind: str
+) -> None:
+    path = Path(kind) if kind.startswith("/") else tmp_path / "empty.db"
+    if kind == "empty":
+        path.touch()
+    why = NOT_A_DATABASE[kind]
+    for read_only in (False, True):
+        with pytest.raises(NotADatabaseError, match=why):
+            SyncSessionHistory(cfg(path).model_copy(update={"read_only": read_only}))
+    line = '{"session_id": "a", "agent_name": "x", "model": "y", "messages": []}\n'
+    source = tmp_path / "source.db"
+    with SyncSessionHistory(cfg(source)) as history:
+        history.create_session(session("a"))
+    for args in (
+        *(["--db", str(path), *command] for command in EVERY_COMMAND),
+        ["--db", str(source), "copy", str(path)],
+        ["demo", "--path", str(path)],
+    ):
+        code, out = run_cli(*args, input=line)
+        assert code == 1, (args, out)
+        assert re.match(f"Error: .*{why}", out) and len(out.strip().splitlines()) == 1, out
+    if kind == "empty":
+        assert path.read_bytes() == b""
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "source.db"]
 
 
 async def test_migrations_are_recorded_in_order(tmp_path: Path) -> None:
@@ -285,3 +388,38 @@ def test_a_healthy_database_in_an_unwritable_directory_is_not_called_damaged(
     assert command.stderr.startswith(f"Error: cannot use {path}: SQLite keeps its journal")
     assert len(command.stderr.strip().splitlines()) == 1
     assert digest(path) == before and sorted(p.name for p in folder.iterdir()) == ["h.db"]
+
+
+def test_a_reader_of_a_write_protected_database_leaves_no_files_behind(tmp_path: Path) -> None:
+    """A database this user may only read (0444) could only be opened read-only, and SQLite
+    left its -wal and -shm files behind, made and never removed; now reading adds nothing."""
+    path = tmp_path / "h.db"
+    with SyncSessionHistory(cfg(path)) as history:
+        history.create_session(session("a", messages=turn(0)))
+    path.chmod(0o444)
+    before = digest(path)
+    script = (
+        "import sys\n"
+        "from session_history import HistoryConfig, SyncSessionHistory\n"
+        "config = HistoryConfig(db_path=sys.argv[1], read_only=True)\n"
+        "with SyncSessionHistory(config) as history:\n"
+        "    print(history.session_count(), len(history.search('answer')))\n"
+    )
+    library = subprocess.run(
+        [*without_write_rights(), sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert library.returncode == 0 and library.stdout.split() == ["1", "1"], library.stderr
+    cli = str(Path(sys.executable).with_name("session-history"))
+    for command in (["list"], ["show", "a"], ["search", "answer"], ["stats"], ["export"]):
+        done = subprocess.run(
+            [*without_write_rights(), cli, "--db", str(path), *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and done.stdout, (command, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db"]
+    assert digest(path) == before

@@ -24,7 +24,9 @@ from .helpers import USAGE, full_message, raw_sql, session, text, turn
 
 
 async def test_history_disabled(tmp_path: Path) -> None:
-    history = SessionHistory(HistoryConfig(db_path=tmp_path / "h.db"))
+    # The reference gave a path alone; naming a database now enables it (issue 20), so the
+    # opt-out is said.
+    history = SessionHistory(HistoryConfig(enabled=False, db_path=tmp_path / "h.db"))
     assert not history.is_enabled
     assert await history.session_count() == 0
 

@@ -148,7 +148,7 @@ def test_an_unclosed_sync_history_warns_and_still_lets_the_process_exit(
 
 
 def test_disabled_sync_history_answers_like_the_reference(tmp_path: Path) -> None:
-    with SyncSessionHistory(HistoryConfig(db_path=tmp_path / "x.db")) as history:
+    with SyncSessionHistory(HistoryConfig(enabled=False, db_path=tmp_path / "x.db")) as history:
         assert not history.is_enabled
         assert history.load_session("a") is None
         assert history.list_sessions() == []

@@ -3,9 +3,9 @@ progress bars, JSON output.
 
 A command opens the database in one of three ways (:func:`open_store`): ``"read"`` (read-only:
 the file must be a database already, and nothing is created, migrated or written), ``"change"``
-(writes to a database that must be there already) or ``"create"`` (writes, making the database
-when missing). So a command that only reads, or fails, leaves no file behind, and never turns an
-empty file into a database.
+(writes to a database that must be there already) or ``"create"`` (writes, making the database,
+and its missing folders saying so). So a command that only reads, or fails, leaves no file
+behind; and no command turns an empty file, or ``/dev/null``, into a database.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import click
@@ -105,25 +106,50 @@ def _config(where: str, mode: Mode) -> HistoryConfig:
 def open_at(where: str, mode: Mode) -> Iterator[SyncSessionHistory]:
     """The store at ``where`` (a file or a URL), opened for ``mode``; every
     :class:`~session_history.SessionHistoryError` on the way, or in the block, becomes a one-line
-    error."""
+    error. Only ``"create"`` makes a database, and it says which missing folders it made for it,
+    on standard error: a typo in a folder's name is seen at once."""
     try:
         config = _config(where, mode)
-        if config.url is None and mode != "create":
-            path = config.db_path
-            if not path.exists():
+        path = config.db_path
+        made: list[Path] = []
+        if config.url is None and _absent(path):
+            if mode != "create":
                 raise click.ClickException(
                     f"no database at {path}; record sessions first, or point --db (or "
                     f"${DB_ENV_VAR}) at one"
                 )
-            if path.is_file() and path.stat().st_size == 0:
-                raise click.ClickException(
-                    f"{path} is empty (0 bytes), not a session-history database; point --db "
-                    f"(or ${DB_ENV_VAR}) at one. The file was not changed."
-                )
+            made = _missing_folders(path)
+        # An empty file, or /dev/null, is refused by the store itself, the same for every mode.
         with SyncSessionHistory(config) as history:
+            if made:
+                folders = ", ".join(str(folder) for folder in reversed(made))
+                noun = "folder" if len(made) == 1 else "folders"
+                click.echo(f"created the {noun} {folders} for the new database {path}", err=True)
             yield history
     except SessionHistoryError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _absent(path: Path) -> bool:
+    """Whether nothing is at ``path``; when that cannot be known (a folder that cannot be
+    entered), the store says what is wrong."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """The parents of ``path`` that do not exist, nearest first."""
+    missing = []
+    folder = path.parent
+    while folder != folder.parent and _absent(folder):
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def open_store(

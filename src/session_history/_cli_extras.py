@@ -52,7 +52,11 @@ def plugins_command(as_json: bool) -> None:
 def demo_command(path: str | None) -> None:
     """Record a few example agent sessions, with a printing hook plugin, and list them."""
     # A plain string, not click.Path: a Path would fold a URL's '//' and make it a local file.
-    where = path or str(platformdirs.user_data_path("session-history", appauthor=False) / "demo.db")
+    where = (
+        path
+        if path is not None
+        else str(platformdirs.user_data_path("session-history", appauthor=False) / "demo.db")
+    )
     try:
         location, summaries = run_demo(where, click.echo)
     except SessionHistoryError as exc:

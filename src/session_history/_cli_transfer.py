@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -26,22 +27,40 @@ __all__ = ["copy_command", "export_command", "import_command"]
 @click.option(
     "-o",
     "--output",
-    type=click.File("w", encoding="utf-8"),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
-    help="Write to this file instead of standard output.",
+    help="Write to this file instead of standard output (a new file is private: mode 0600).",
 )
 @click.pass_context
-def export_command(ctx: click.Context, output: IO[str]) -> None:
+def export_command(ctx: click.Context, output: str) -> None:
     """Export every session as JSON lines (one session per line), losslessly."""
     count = 0
-    with common.open_store(ctx) as history:
+    with common.open_store(ctx) as history, _output(output) as out:
         total = history.session_count()
         with common.progress(total, "exporting") as bar:
             for line in history.export_jsonl():
-                output.write(line + "\n")
+                out.write(line + "\n")
                 count += 1
                 bar.update(1)
     click.echo(f"exported {count} session(s)", err=True)
+
+
+@contextlib.contextmanager
+def _output(name: str) -> Iterator[IO[str]]:
+    """Where ``export`` writes: standard output, or file ``name``, made once the store is open
+    (an export that fails to start leaves no file) and private to its owner when new, whatever
+    the umask: it holds the same conversations as the database, which is 0600 too. A file that
+    is there keeps its mode, as a database does."""
+    if name == "-":
+        with click.open_file("-", "w", encoding="utf-8") as stdout:
+            yield stdout
+        return
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {name}: {exc.strerror}") from None
+    with open(fd, "w", encoding="utf-8") as file:
+        yield file
 
 
 @click.command("import")

@@ -38,7 +38,8 @@ __all__ = ["cli", "main"]
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
     """Browse, search, prune, export and import the sessions your agents recorded."""
-    ctx.obj = db if db else str(default_db_path())
+    # An empty --db is refused when a command opens it, not taken for the default database.
+    ctx.obj = db if db is not None else str(default_db_path())
 
 
 for _command in (

@@ -35,7 +35,7 @@ from .fixtures import (
 from .options import add_options, keep_databases
 from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall
 from .replay import replay_model
-from .store import DB_KEY
+from .store import DB_KEY, compare
 from .trajectory import assert_tool_calls
 from .transcript import normalized_transcript
 
@@ -77,6 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "backends=['sqlite'] or ['postgresql'] narrows where it runs",
     )
     backends.driver_check(config)
+
+
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    return compare(op, left, right)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

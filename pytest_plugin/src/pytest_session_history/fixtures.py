@@ -50,7 +50,8 @@ session_history_db = factories.session_history_db(
     "session_history_db",
     doc="""The location of a fresh session-history database for this test: a file under
     ``tmp_path`` (copied from ``session_history_template``), or on PostgreSQL a URL naming a
-    schema of this test's own. Removed after the test unless ``--session-history-keep`` (ini
+    schema of this test's own (a str whose repr, as a failing test's report shows it, hides the
+    password). Removed after the test unless ``--session-history-keep`` (ini
     ``session_history_keep``); then a failing test's report shows where it is and its
     sessions.""",
 )

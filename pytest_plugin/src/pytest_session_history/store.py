@@ -26,6 +26,9 @@ from .options import database_url, keep_databases
 __all__ = [
     "DB_KEY",
     "OPTIONS",
+    "compare",
+    "hidden",
+    "hides",
     "make_template",
     "marker_options",
     "new_database",
@@ -60,7 +63,7 @@ def new_database(
     if backend == "postgresql":
         url = database_url(config)
         assert url is not None  # the backend is offered only with a URL
-        where = testing.with_schema(url, f"pytest_{uuid.uuid4().hex[:16]}")
+        where = hidden(testing.with_schema(url, f"pytest_{uuid.uuid4().hex[:16]}"))
         yield where
         if not keep:
             testing.drop_schema(where)
@@ -73,6 +76,32 @@ def new_database(
         for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             with contextlib.suppress(FileNotFoundError):
                 file.unlink()
+
+
+def hidden(url: str) -> str:
+    """``url`` as the str that ``HistoryConfig.url`` is: the URL itself wherever it is used as
+    text, but whose ``repr`` hides the password, so that a failing test's report (``-l``, an
+    assertion's values) never shows it. ``==`` of two strings would still show their text as
+    a diff: :func:`compare` hides that."""
+    location = HistoryConfig(url=url).url
+    assert location is not None
+    return location
+
+
+def hides(value: object) -> bool:
+    """Whether ``value`` is a str that hides part of itself in its ``repr`` (see :func:`hidden`)."""
+    return isinstance(value, str) and repr(value) != str.__repr__(value)
+
+
+def compare(op: str, left: object, right: object) -> list[str] | None:
+    """What a failed comparison with a hidden URL says (``pytest_assertrepr_compare``): the
+    reprs, never the text diff pytest would print of two strings."""
+    if not (hides(left) or hides(right)):
+        return None
+    return [
+        f"{left!r} {op} {right!r}",
+        "(a session-history database URL: compared as its text, shown without its password)",
+    ]
 
 
 def marker_options(node: pytest.Item | pytest.Collector) -> dict[str, object]:

@@ -41,7 +41,7 @@ import aiosqlite
 from ..._background import elsewhere, wait
 from ..._errors import DatabaseError, InvalidQueryError, SessionHistoryError
 from ..shared import read_only_refusal, store_closed
-from .files import prepare_file, sqlite_error
+from .files import can_write, prepare_file, sqlite_error
 
 __all__ = ["UPKEEP_EVERY", "SQLiteConnection", "atomic", "snapshot"]
 
@@ -149,7 +149,10 @@ class SQLiteConnection:
         Read-only, the file is opened with ``mode=rw`` (which never creates one) and
         ``query_only``, rather than ``mode=ro``: a ``mode=ro`` connection to a WAL database
         leaves its ``-wal`` and ``-shm`` files behind, while this one removes them on closing
-        like any other, so reading changes nothing on disk.
+        like any other, so reading changes nothing on disk. A file this process may not write
+        (mode 0444, say) could only be opened read-only, and would leave them behind all the
+        same: with no ``-wal`` file beside it, all of it is in the file, which nobody can be
+        writing, so it is opened ``immutable`` (no journal, no lock files at all).
         """
         prepare_file(self.path, read_only=self.read_only)
         self._conn = await elsewhere(self._connect())
@@ -159,7 +162,7 @@ class SQLiteConnection:
 
     async def _connect(self) -> aiosqlite.Connection:
         if self.read_only:
-            uri = "file:" + quote(os.fsencode(self.path.absolute())) + "?mode=rw"
+            uri = "file:" + quote(os.fsencode(self.path.absolute())) + "?" + self._read_mode()
             conn = aiosqlite.connect(uri, uri=True, isolation_level=None)
         else:
             conn = aiosqlite.connect(self.path, isolation_level=None)
@@ -177,6 +180,17 @@ class SQLiteConnection:
                 f"cannot open {self.path}: {exc}; check the path and its permissions",
                 path=self.path,
             ) from exc
+
+    def _read_mode(self) -> str:
+        """The URI parameters of a read-only connection (see :meth:`open`)."""
+        if can_write(self.path):
+            return "mode=rw"
+        try:
+            journal = Path(f"{self.path}-wal").stat().st_size
+        except OSError:
+            journal = 0
+        # A -wal file with content holds commits not yet in the file: read them too.
+        return "mode=ro" if journal else "mode=ro&immutable=1"
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

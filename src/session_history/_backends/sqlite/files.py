@@ -1,20 +1,36 @@
-"""The SQLite file before and around the connection: checking a path before SQLite sees it, and
-saying what a driver error means for the person who called."""
+"""The SQLite file before and around the connection: checking a path before SQLite sees it,
+creating a new one, and saying what a driver error means for the person who called.
+
+A new database appears whole: it is written beside its place under a temporary name, with an
+SQLite header already, and linked into place (never over a file that is there). So an existing
+file that is empty, or not a file at all (``/dev/null``), is never one of ours being made, and is
+refused the same way whatever opens it, rather than made into a database.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
+import stat
+import uuid
 from pathlib import Path
 
 from ..._errors import DatabaseError, NotADatabaseError
 
-__all__ = ["SQLITE_HEADER", "prepare_file", "sqlite_error"]
+__all__ = ["SQLITE_HEADER", "can_write", "prepare_file", "sqlite_error"]
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 _READ_ONLY_NAMES = ("SQLITE_READONLY", "SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_DBMOVED")
+_WHERE = "(HistoryConfig.db_path, --db or $SESSION_HISTORY_DB)"
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def sqlite_error(
@@ -59,30 +75,24 @@ def sqlite_error(
     return DatabaseError(f"{path}: {exc}.{nothing}", path=path)
 
 
+def can_write(path: Path) -> bool:
+    """Whether this process may write ``path`` (its mode, and who it runs as, say so)."""
+    return os.access(path, os.W_OK)
+
+
 def prepare_file(path: Path, *, read_only: bool = False) -> None:
-    """Check the path before SQLite sees it, and create a new file private to its owner (never
-    when read-only: then the file must be there, and be a database already)."""
-    if path.is_dir():
+    """Check the path before SQLite sees it, and create a new database private to its owner
+    (never when read-only: then the file must be there, and be a database already)."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    except OSError as exc:
         raise DatabaseError(
-            f"{path} is a directory; give the path of a database file inside it, such as "
-            f"{path / 'history.db'}",
-            path=path,
-        )
-    if path.exists():
-        with contextlib.suppress(OSError), path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
-            if header and header != SQLITE_HEADER:
-                raise NotADatabaseError(
-                    f"{path} is not an SQLite database; give the path of a session-history "
-                    "database or of a file that does not exist yet. The file was not changed.",
-                    path=path,
-                )
-            if not header and read_only:
-                raise NotADatabaseError(
-                    f"{path} is empty (0 bytes): no session-history database yet, and a "
-                    "read-only history does not make one. The file was not changed.",
-                    path=path,
-                )
+            f"cannot use {path}: {exc.strerror}; choose another location {_WHERE}", path=path
+        ) from exc
+    if info is not None:
+        _check_existing(path, info, read_only)
         return
     if read_only:
         raise DatabaseError(
@@ -90,25 +100,109 @@ def prepare_file(path: Path, *, read_only: bool = False) -> None:
             "path, or record sessions there first",
             path=path,
         )
+    _make_directories(path)
+    _create(path)
+
+
+def _check_existing(path: Path, info: os.stat_result, read_only: bool) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise DatabaseError(
+            f"{path} is a directory; give the path of a database file inside it, such as "
+            f"{path / 'history.db'}",
+            path=path,
+        )
+    kind = next((name for test, name in _KINDS if test(info.st_mode)), None)
+    if kind is not None:
+        raise NotADatabaseError(
+            f"{path} is {kind}, not a file, so no session-history database; give the path of "
+            f"a database, or of a file that does not exist yet {_WHERE}. Nothing was changed.",
+            path=path,
+        )
+    if info.st_size == 0:
+        # Every new database of ours has its header from the start: an empty file is another
+        # program's (or a typo's), and made into a database it would hide that.
+        what = "a read-only history does not make one" if read_only else "none is made of it"
+        raise NotADatabaseError(
+            f"{path} is empty (0 bytes), not a session-history database, and {what}; give the "
+            f"path of a database, or of a file that does not exist yet {_WHERE}. The file was "
+            "not changed.",
+            path=path,
+        )
+    with contextlib.suppress(OSError), path.open("rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            raise NotADatabaseError(
+                f"{path} is not an SQLite database; give the path of a session-history "
+                "database or of a file that does not exist yet. The file was not changed.",
+                path=path,
+            )
+
+
+def _make_directories(path: Path) -> None:
+    """The missing parents of ``path``, each private to its owner (``Path.mkdir(parents=True)``
+    would make all but the last with the umask's mode, 0777 under umask 000)."""
+    missing: list[Path] = []
+    directory = path.parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        while not directory.is_dir() and directory != directory.parent:
+            missing.append(directory)
+            directory = directory.parent
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                directory.mkdir(mode=0o700)
     except OSError as exc:
         raise DatabaseError(
             f"cannot create {path}: {path.parent} is not a directory that can be made "
-            f"({exc.strerror}); choose another location (HistoryConfig.db_path, --db or "
-            "$SESSION_HISTORY_DB)",
+            f"({exc.strerror}); choose another location {_WHERE}",
             path=path,
         ) from exc
+
+
+@functools.cache
+def _empty_database() -> bytes:
+    """The bytes of an empty SQLite database: one page, the header."""
+    conn = sqlite3.connect(":memory:")
     try:
-        # Conversations are private: the file (and the -wal/-shm files SQLite derives from
-        # its mode) is readable and writable by its owner only.
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-    except FileExistsError:
-        pass  # another process created it first: fine, it is checked on open
+        conn.execute("PRAGMA user_version = 0")  # a write: page 1 exists from here
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def _create(path: Path) -> None:
+    """A new database at ``path``, private to its owner (the file, and the -wal/-shm files
+    SQLite derives from its mode), appearing whole: written under a temporary name beside it
+    and linked into place, never over a file another process made first."""
+    temporary = path.with_name(f".{uuid.uuid4().hex[:16]}.session-history.tmp")
+    try:
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, _empty_database())
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created it first: fine, it is checked on open
+        except OSError:
+            # A file system without hard links: create in place; the header follows at once.
+            _create_in_place(path)
     except OSError as exc:
         raise DatabaseError(
-            f"cannot create {path}: {exc.strerror}; choose a writable location "
-            "(HistoryConfig.db_path, --db or $SESSION_HISTORY_DB)",
+            f"cannot create {path}: {exc.strerror}; choose a writable location {_WHERE}",
             path=path,
         ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def _create_in_place(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.write(fd, _empty_database())
+    finally:
+        os.close(fd)
