@@ -13,13 +13,14 @@ import re
 import threading
 import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import pluggy
 from pydantic import JsonValue
 
+from . import _arguments as check
 from ._backends import Backend, ListQuery, open_backend
 from ._background import wait
 from ._config import HistoryConfig
@@ -60,6 +61,7 @@ class SessionHistory:
     def __init__(
         self, config: HistoryConfig | None = None, *, plugins: Iterable[object] = ()
     ) -> None:
+        check.instance("config", config, HistoryConfig, allow_none=True)
         self.config = config if config is not None else HistoryConfig()
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_entrypoints=self.config.load_entrypoint_plugins
@@ -164,6 +166,7 @@ class SessionHistory:
         Raises:
             SessionExistsError: a session with this id is already stored.
         """
+        check.session_data(check.instance("session", session, Session))
         backend = await self._ready()
         summary = await backend.create_session(session, want_summary=self._hooks.wants_saved)
         if summary is not None:
@@ -175,6 +178,7 @@ class SessionHistory:
         When the stored messages are a prefix of ``session.messages`` (an agent loop saving after
         each turn), only the new messages are written.
         """
+        check.session_data(check.instance("session", session, Session))
         backend = await self._ready()
         result = await backend.save_session(session, want_summary=self._hooks.wants_saved)
         if result.summary is not None:
@@ -202,6 +206,10 @@ class SessionHistory:
         Raises:
             SessionNotFoundError: no session with this id is stored, and no ``create``.
         """
+        check.messages_data(check.messages(messages))
+        check.usage_data(check.instance("usage", usage, Usage, allow_none=True))
+        if create is not None:
+            check.session_data(check.instance("create", create, Session))
         first = None
         if create is not None:
             if create.session_id != session_id:
@@ -234,8 +242,7 @@ class SessionHistory:
             The removed messages, oldest first: fewer than ``n`` when the session holds fewer,
             ``[]`` when it is empty or missing.
         """
-        if n < 0:
-            raise InvalidQueryError(f"n must be 0 or more, not {n}")
+        n = check.count("n", n)
         backend = await self._ready()
         if n == 0:
             return []
@@ -270,10 +277,13 @@ class SessionHistory:
         """Remove sessions not updated within ``max_age``, then all but the ``max_sessions``
         newest, in one transaction. Returns the removed sessions (with ``dry_run``, the ones that
         would be removed, removing nothing and firing no hook)."""
+        max_sessions = check.count("max_sessions", max_sessions, allow_none=True)
+        check.duration("max_age", max_age)
+        check.flag("dry_run", dry_run)
         backend = await self._ready()
-        if max_sessions is not None and max_sessions < 0:
-            raise InvalidQueryError(f"max_sessions must be 0 or more, not {max_sessions}")
-        older_than = utc_now() - max_age if max_age is not None else None
+        now, older_than = utc_now(), None
+        if max_age is not None and max_age < now - datetime.min.replace(tzinfo=UTC):
+            older_than = now - max_age  # else none is old enough: none was updated before year 1
         results = await backend.prune(
             max_sessions=max_sessions, older_than=older_than, dry_run=dry_run
         )
@@ -297,8 +307,7 @@ class SessionHistory:
             last: Only the last this many messages (still oldest first). They are read from
                 the end, so the cost depends on ``last``, not on the session's length.
         """
-        if last is not None and last < 0:
-            raise InvalidQueryError(f"last must be 0 or more, not {last}")
+        last = check.count("last", last, allow_none=True)
         backend = await self._ready()
         if last == 0:
             return []
@@ -320,13 +329,12 @@ class SessionHistory:
             One value per message; None where a message has no such key. ``[]`` when the
             session is missing.
         """
-        if not _KEY.fullmatch(key):
+        if not _KEY.fullmatch(check.text("key", key)):
             raise InvalidQueryError(
                 f"metadata key {key!r} is not one load_metadata reads; use letters, digits, "
                 "'_' and '-'"
             )
-        if last is not None and last < 0:
-            raise InvalidQueryError(f"last must be 0 or more, not {last}")
+        last = check.count("last", last, allow_none=True)
         backend = await self._ready()
         if last == 0:
             return []
@@ -360,23 +368,24 @@ class SessionHistory:
             updated_since: Only sessions updated at or after this time.
             updated_until: Only sessions updated before this time.
         """
-        backend = await self._ready()
-        if (limit is not None and limit < 0) or offset < 0:
-            raise InvalidQueryError("limit and offset must be 0 or more")
+        limit = check.count("limit", limit, allow_none=True)
+        offset = check.count("offset", offset)
+        check.instance("after", after, SessionSummary, allow_none=True)
         query = ListQuery(
             limit=limit,
             offset=offset,
             after=(after.updated_at, after.id) if after is not None else None,
-            agent_name=agent_name,
-            model=model,
-            updated_since=updated_since,
-            updated_until=updated_until,
+            agent_name=check.text("agent_name", agent_name, allow_none=True),
+            model=check.text("model", model, allow_none=True),
+            updated_since=check.moment("updated_since", updated_since),
+            updated_until=check.moment("updated_until", updated_until),
         )
+        backend = await self._ready()
         return await backend.list_sessions(query)
 
     async def list_agent_sessions(self, agent_name: str) -> list[SessionSummary]:
         """The sessions of one agent, most recently updated first."""
-        return await self.list_sessions(agent_name=agent_name)
+        return await self.list_sessions(agent_name=check.text("agent_name", agent_name))
 
     async def session_count(self) -> int:
         """How many sessions are stored."""
@@ -408,9 +417,10 @@ class SessionHistory:
         Raises:
             InvalidQueryError: the query has nothing to search for or an unbalanced quote.
         """
-        terms = parse_query(query)
-        if limit < 1:
-            raise InvalidQueryError(f"limit must be 1 or more, not {limit}")
+        terms = parse_query(check.instance("query", query, str))
+        check.text("agent_name", agent_name, allow_none=True)
+        limit = check.count("limit", limit, minimum=1)
+        check.highlight(highlight)
         backend = await self._ready()
         return await backend.search(terms, agent_name=agent_name, limit=limit, highlight=highlight)
 
@@ -424,6 +434,7 @@ class SessionHistory:
 
         Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
         """
+        batch_size = check.count("batch_size", batch_size, minimum=1)
         backend = await self._ready()
         async for line in export_lines(backend, batch_size=batch_size):
             yield line
@@ -440,10 +451,12 @@ class SessionHistory:
         ``model``, ``messages``), and a session id already given on an earlier line (the first
         line with an id is imported). Each batch of ``batch_size`` sessions is one transaction.
         """
+        checked = check.lines(lines)
+        batch_size = check.count("batch_size", batch_size, minimum=1)
         backend = await self._ready()
         return await import_lines(
             backend,
-            lines,
+            checked,
             batch_size=batch_size,
             fire_saved=self._hooks.saved if self._hooks.wants_saved else None,
         )
