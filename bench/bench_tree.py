@@ -56,7 +56,8 @@ async def tree(h, sid, total):
     # A fork depth of 5 (each fork adds a fifth of the length), then 20 branches of 3 messages
     # left behind near the end, the current branch ending where it began.
     step = total // 5
-    await h.append_messages("t0", msgs(step), create=Session(session_id="t0", agent_name="a", model="m"))
+    first = Session(session_id="t0", agent_name="a", model="m")
+    await h.append_messages("t0", msgs(step), create=first)
     for k in range(1, 5):
         await h.fork_session(f"t{k - 1}", f"t{k}")
         await h.append_messages(f"t{k}", msgs(step, k * step))
@@ -81,7 +82,8 @@ async def main():
             if row == "list":
                 for i in range(0, 5000, 500):
                     for j in range(i, i + 500):
-                        await h.create_session(Session(session_id=f"s{j}", agent_name="a", model="m"))
+                        one = Session(session_id=f"s{j}", agent_name="a", model="m")
+                        await h.create_session(one)
                 await h.list_sessions()
                 t = time.perf_counter()
                 for _ in range(10):
@@ -137,9 +139,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} {'PostgreSQL' if args.postgres else 'SQLite'}")
-    pairs = [("append", SRC, args.baseline, "append"), ("tail", SRC, args.baseline, "tail"),
-             ("full", SRC, args.baseline, "full"), ("list", SRC, args.baseline, "list"),
-             ("tail tree vs one branch", SRC, SRC, "tail"), ("full tree vs one branch", SRC, SRC, "full")]
+    pairs = [
+        ("append", SRC, args.baseline, "append"),
+        ("tail", SRC, args.baseline, "tail"),
+        ("full", SRC, args.baseline, "full"),
+        ("list", SRC, args.baseline, "list"),
+        ("tail tree vs one branch", SRC, SRC, "tail"),
+        ("full tree vs one branch", SRC, SRC, "full"),
+    ]
     for label, mine_src, theirs_src, base_row in pairs:
         mine_row = base_row + " tree" if "tree" in label else base_row
         mine, theirs = [], []

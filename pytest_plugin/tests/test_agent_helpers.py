@@ -122,6 +122,50 @@ def test_the_helpers_pass_and_fail_as_users_see_them(pytester: pytest.Pytester, 
     assert "Warning" not in result.stdout.str()
 
 
+def _failure_sections(lines: list[str]) -> dict[str, list[str]]:
+    """Each failed test's part of the report, by test name."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        header = re.fullmatch(r"_{3,} (\w+) _{3,}", line)
+        if header:
+            current = sections[header[1]] = []
+        elif line.startswith("=") and current is not None:
+            current = None
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def test_a_replay_mismatch_comes_right_after_the_tests_own_lines(
+    pytester: pytest.Pytester,
+) -> None:
+    """Not under the ~60 frames of the agent framework (pydantic-ai's graph, the Agents SDK's
+    runner, LangChain's), asyncio's and ours between the test and the check: they are hidden,
+    said so in one line, and shown with --full-trace."""
+    pytester.makeini(ASYNCIO_INI)
+    pytester.makepyfile(test_cases="import pytest\n" + marked(CASES.read_text(), "asyncio"))
+    run = ("-p", "no:cacheprovider", "-k", "replay")
+    result = pytester.runpytest_inprocess(*run)
+    result.assert_outcomes(failed=5)
+    sections = _failure_sections(result.stdout.lines)
+    assert len(sections) == 5
+    for name, lines in sections.items():
+        first_error = next(i for i, line in enumerate(lines) if line.startswith("E  "))
+        assert lines[first_error].startswith("E       AssertionError: replay of session"), name
+        above = lines[:first_error]
+        assert any(line.startswith(">") for line in above), name  # the test's line that ran it
+        assert not [line for line in above if "site-packages" in line or "_ _ _" in line], name
+        assert (
+            "E       (the agent framework's frames are hidden: pytest --full-trace shows them)"
+            in lines
+        )
+        assert len(lines) < 40, name
+    full = pytester.runpytest_inprocess(*run, "--full-trace")
+    assert "site-packages/pydantic_ai/" in full.stdout.str()
+    assert "frames are hidden" not in full.stdout.str()
+
+
 SYRUPY_CASE = """
 import os
 

@@ -390,4 +390,10 @@ def test_langchain_fixture_skips_with_a_reason_without_the_adapter(
     pytester.makepyfile(test_lc="def test_it(langchain_chat_history):\n    pass\n")
     result = pytester.runpytest_inprocess("-rs", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*langchain-session-history is not installed*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*langchain-session-history is not installed; it is not on PyPI: from a checkout of "
+            'session-history, run pip install -e . -e "./integrations/langchain"'
+        ]
+    )
+    assert "pytest-session-history[langchain]" not in result.stdout.str()

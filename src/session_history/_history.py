@@ -9,17 +9,19 @@ after each write commits; pruning follows the config. The storage itself is a ba
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 import threading
 import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import pluggy
 from pydantic import JsonValue
 
+from . import _arguments as check
 from ._backends import Backend, ListQuery, open_backend
 from ._backends.base import BranchTarget, WriteContext
 from ._backends.shared import with_entry_ids
@@ -64,6 +66,7 @@ class SessionHistory:
     def __init__(
         self, config: HistoryConfig | None = None, *, plugins: Iterable[object] = ()
     ) -> None:
+        check.instance("config", config, HistoryConfig, allow_none=True)
         self.config = config if config is not None else HistoryConfig()
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             plugins, load_entrypoints=self.config.load_entrypoint_plugins
@@ -168,6 +171,7 @@ class SessionHistory:
         Raises:
             SessionExistsError: a session with this id is already stored.
         """
+        check.session_data(check.instance("session", session, Session))
         backend = await self._ready()
         session = self._stamped(session)
         summary = await backend.create_session(session, want_summary=self._hooks.wants_saved)
@@ -182,6 +186,7 @@ class SessionHistory:
         their entry ids; only the others are written, and the rest of the stored branch is
         popped (other branches and forks keep theirs).
         """
+        check.session_data(check.instance("session", session, Session))
         backend = await self._ready()
         if self.config.session_ttl is not None:
             session = session.model_copy(update={"expires_at": self._expiry()})
@@ -204,7 +209,12 @@ class SessionHistory:
         return session.model_copy(update=update)
 
     def _context(self, scope: str | None, expected_revision: int | None) -> WriteContext:
-        return WriteContext(scope, expected_revision, self._expiry())
+        """What a write checks (its caller's scope, the revision it expects) and sets."""
+        return WriteContext(
+            check.text("scope", scope, allow_none=True),
+            check.count("expected_revision", expected_revision, minimum=1, allow_none=True),
+            self._expiry(),
+        )
 
     async def append_messages(
         self,
@@ -247,7 +257,13 @@ class SessionHistory:
             SessionNotFoundError: no session with this id is stored, and no ``create``.
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
+        check.messages_data(check.messages(messages))
+        check.usage_data(check.instance("usage", usage, Usage, allow_none=True))
+        if create is not None:
+            check.session_data(check.instance("create", create, Session))
         first = None
+        if state is not None:
+            _state(state)
         messages, given = with_entry_ids(messages)
         if create is not None:
             if create.session_id != session_id:
@@ -307,8 +323,7 @@ class SessionHistory:
         Raises:
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
-        if n < 0:
-            raise InvalidQueryError(f"n must be 0 or more, not {n}")
+        n = check.count("n", n)
         backend = await self._ready()
         if n == 0:
             return []
@@ -360,7 +375,7 @@ class SessionHistory:
         ``updated_at``, and whether it is the ``current`` one. ``[]`` when the session is
         missing."""
         backend = await self._ready()
-        return await backend.list_branches(session_id, scope) or []
+        return await backend.list_branches(session_id, _scope(scope)) or []
 
     async def fork_session(
         self,
@@ -384,8 +399,14 @@ class SessionHistory:
             SessionExistsError: a session ``new_id`` is stored.
             InvalidQueryError: ``at`` out of range, or ``from_entry`` not in the source.
         """
-        if not new_id:
+        if not check.text("new_id", new_id):
             raise InvalidQueryError("the fork's id is empty; give it an id of its own")
+        _scope(scope)
+        _scope(source_scope)
+        if metadata is not None:
+            check.session_data(
+                Session(session_id=new_id, agent_name="", model="", metadata=metadata)
+            )
         target = _target(at, from_entry, required=False)
         backend = await self._ready()
         summary = await backend.fork_session(
@@ -418,6 +439,7 @@ class SessionHistory:
             SessionNotFoundError: no such session.
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
+        _state(state)
         backend = await self._ready()
         return await backend.set_state(
             session_id, state, context=self._context(scope, expected_revision)
@@ -428,13 +450,13 @@ class SessionHistory:
     ) -> dict[str, JsonValue] | None:
         """The session's state (``{}`` when it has none), or None when the session is missing."""
         backend = await self._ready()
-        return await backend.load_state(session_id, scope)
+        return await backend.load_state(session_id, _scope(scope))
 
     async def delete_session(self, session_id: str, *, scope: str | None = None) -> bool:
         """Delete a session and its messages; False when there was no such session. Entries a
         fork shares stay stored for the fork."""
         backend = await self._ready()
-        deleted = await backend.delete_session(session_id, scope)
+        deleted = await backend.delete_session(session_id, _scope(scope))
         if deleted:
             await self._hooks.deleted(session_id)
         return deleted
@@ -461,10 +483,15 @@ class SessionHistory:
         ``scope``'s sessions when it is given. Returns the removed sessions (with ``dry_run``,
         the ones that would be removed, removing nothing and firing no hook). Entries a fork
         shares with a removed session stay stored for the fork."""
+        max_sessions = check.count("max_sessions", max_sessions, allow_none=True)
+        check.duration("max_age", max_age)
+        check.flag("expired", expired)
+        check.text("scope", scope, allow_none=True)
+        check.flag("dry_run", dry_run)
         backend = await self._ready()
-        if max_sessions is not None and max_sessions < 0:
-            raise InvalidQueryError(f"max_sessions must be 0 or more, not {max_sessions}")
-        older_than = utc_now() - max_age if max_age is not None else None
+        now, older_than = utc_now(), None
+        if max_age is not None and max_age < now - datetime.min.replace(tzinfo=UTC):
+            older_than = now - max_age  # else none is old enough: none was updated before year 1
         results = await backend.prune(
             max_sessions=max_sessions,
             older_than=older_than,
@@ -483,7 +510,7 @@ class SessionHistory:
         """The session with the messages of its current branch in order, and its state; None
         when it is missing (or expired, or of another ``scope`` than the one given)."""
         backend = await self._ready()
-        return await backend.load_session(session_id, scope)
+        return await backend.load_session(session_id, _scope(scope))
 
     async def load_messages(
         self, session_id: str, *, last: int | None = None, scope: str | None = None
@@ -497,12 +524,11 @@ class SessionHistory:
                 the end, so the cost depends on ``last``, not on the session's length.
             scope: The caller's scope: a session of another scope is missing to it.
         """
-        if last is not None and last < 0:
-            raise InvalidQueryError(f"last must be 0 or more, not {last}")
+        last = check.count("last", last, allow_none=True)
         backend = await self._ready()
         if last == 0:
             return []
-        return await backend.load_messages(session_id, last, scope)
+        return await backend.load_messages(session_id, last, _scope(scope))
 
     async def load_metadata(
         self, session_id: str, key: str, *, last: int | None = None, scope: str | None = None
@@ -520,17 +546,16 @@ class SessionHistory:
             One value per message; None where a message has no such key. ``[]`` when the
             session is missing.
         """
-        if not _KEY.fullmatch(key):
+        if not _KEY.fullmatch(check.text("key", key)):
             raise InvalidQueryError(
                 f"metadata key {key!r} is not one load_metadata reads; use letters, digits, "
                 "'_' and '-'"
             )
-        if last is not None and last < 0:
-            raise InvalidQueryError(f"last must be 0 or more, not {last}")
+        last = check.count("last", last, allow_none=True)
         backend = await self._ready()
         if last == 0:
             return []
-        return await backend.load_metadata(session_id, key, last, scope)
+        return await backend.load_metadata(session_id, key, last, _scope(scope))
 
     async def get_summary(
         self, session_id: str, *, scope: str | None = None
@@ -538,7 +563,7 @@ class SessionHistory:
         """The session's summary (counts of its current branch, usage, times, revision, head)
         without reading its messages, or None."""
         backend = await self._ready()
-        return await backend.get_summary(session_id, scope)
+        return await backend.get_summary(session_id, _scope(scope))
 
     async def list_sessions(
         self,
@@ -565,29 +590,30 @@ class SessionHistory:
             updated_until: Only sessions updated before this time.
             scope: Only sessions of this scope.
         """
-        backend = await self._ready()
-        if (limit is not None and limit < 0) or offset < 0:
-            raise InvalidQueryError("limit and offset must be 0 or more")
+        limit = check.count("limit", limit, allow_none=True)
+        offset = check.count("offset", offset)
+        check.instance("after", after, SessionSummary, allow_none=True)
         query = ListQuery(
             limit=limit,
             offset=offset,
             after=(after.updated_at, after.id) if after is not None else None,
-            agent_name=agent_name,
-            model=model,
-            updated_since=updated_since,
-            updated_until=updated_until,
-            scope=scope,
+            agent_name=check.text("agent_name", agent_name, allow_none=True),
+            model=check.text("model", model, allow_none=True),
+            updated_since=check.moment("updated_since", updated_since),
+            updated_until=check.moment("updated_until", updated_until),
+            scope=check.text("scope", scope, allow_none=True),
         )
+        backend = await self._ready()
         return await backend.list_sessions(query)
 
     async def list_agent_sessions(self, agent_name: str) -> list[SessionSummary]:
         """The sessions of one agent, most recently updated first."""
-        return await self.list_sessions(agent_name=agent_name)
+        return await self.list_sessions(agent_name=check.text("agent_name", agent_name))
 
     async def session_count(self, *, scope: str | None = None) -> int:
         """How many sessions are stored (of ``scope``, when given)."""
         backend = await self._ready()
-        return await backend.session_count(scope)
+        return await backend.session_count(_scope(scope))
 
     # -- search, stats, export, import ----------------------------------------------------------
 
@@ -617,9 +643,11 @@ class SessionHistory:
         Raises:
             InvalidQueryError: the query has nothing to search for or an unbalanced quote.
         """
-        terms = parse_query(query)
-        if limit < 1:
-            raise InvalidQueryError(f"limit must be 1 or more, not {limit}")
+        terms = parse_query(check.instance("query", query, str))
+        check.text("agent_name", agent_name, allow_none=True)
+        _scope(scope)
+        limit = check.count("limit", limit, minimum=1)
+        check.highlight(highlight)
         backend = await self._ready()
         return await backend.search(
             terms, agent_name=agent_name, scope=scope, limit=limit, highlight=highlight
@@ -629,13 +657,14 @@ class SessionHistory:
         """Counts of sessions, messages (of current branches), turns, tool calls and tokens, per
         agent and model; of ``scope``'s sessions when it is given."""
         backend = await self._ready()
-        return await backend.stats(scope)
+        return await backend.stats(_scope(scope))
 
     async def export_jsonl(self, *, batch_size: int = 500) -> AsyncIterator[str]:
         """Every session as one JSON line (an ``ExportedSession``), lossless, in a stable order.
 
         Sessions are read ``batch_size`` at a time, each batch in one consistent snapshot.
         """
+        batch_size = check.count("batch_size", batch_size, minimum=1)
         backend = await self._ready()
         async for line in export_lines(backend, batch_size=batch_size):
             yield line
@@ -652,22 +681,39 @@ class SessionHistory:
         ``model``, ``messages``), and a session id already given on an earlier line (the first
         line with an id is imported). Each batch of ``batch_size`` sessions is one transaction.
         """
+        checked = check.lines(lines)
+        batch_size = check.count("batch_size", batch_size, minimum=1)
         backend = await self._ready()
         return await import_lines(
             backend,
-            lines,
+            checked,
             batch_size=batch_size,
             fire_saved=self._hooks.saved if self._hooks.wants_saved else None,
         )
 
 
+def _scope(scope: object) -> str | None:
+    return check.text("scope", scope, allow_none=True)
+
+
+def _state(state: object) -> None:
+    """State is a dict of JSON values, numbers finite (a NaN would be stored changed)."""
+    if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+        raise InvalidQueryError(f"state must be a dict with str keys, not {type(state).__name__}")
+    try:
+        json.dumps(state, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidQueryError(f"state cannot be stored as JSON exactly: {exc}") from None
+
+
 def _target(at: int | None, from_entry: str | None, *, required: bool) -> BranchTarget:
+    check.text("from_entry", from_entry, allow_none=True)
+    if at is not None:
+        check.count("at", at)
     if at is not None and from_entry is not None:
         raise InvalidQueryError("give at or from_entry, not both")
     if required and at is None and from_entry is None:
         raise InvalidQueryError(
             "give at (how many messages of the current branch to keep) or from_entry"
         )
-    if at is not None and (isinstance(at, bool) or not isinstance(at, int)):
-        raise InvalidQueryError(f"at must be a whole number of messages, not {at!r}")
     return BranchTarget(at=at, from_entry=from_entry)

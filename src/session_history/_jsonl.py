@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from ._arguments import session_problem
 from ._backends.base import Backend
 from ._models import ChatMessage, ExportedSession, ImportReport, SessionSummary
 
@@ -129,6 +130,10 @@ class ExportReader:
             session = ExportedSession.model_validate_json(line)
         except ValidationError as exc:
             self._bad(number, first_error(exc))
+            return None
+        problem = session_problem(session)  # JSON is read leniently: a count may not fit
+        if problem is not None:
+            self._bad(number, f"{problem}; fix that line")
             return None
         first = self._first_line.setdefault(session.session_id, number)
         if first != number:

@@ -11,13 +11,25 @@ another zone is converted, so ordering by time is right whatever offset a caller
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
+    "MAX_COUNT",
     "Branch",
     "ChatMessage",
     "ExportedBranch",
@@ -32,6 +44,7 @@ __all__ = [
     "Usage",
     "UtcDatetime",
     "message_counts",
+    "number_problem",
     "utc_now",
 ]
 
@@ -44,6 +57,59 @@ def _as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 """A datetime normalised to UTC; naive values are taken to be UTC already."""
+
+
+# -- issue 20 (hardening): numbers a store keeps exactly. A small change, validators only: the ----
+# models refuse NaN and +-Infinity (pydantic would write them as null) with allow_inf_nan=False,
+# and token counts outside 0..2**63 - 1 (PostgreSQL's bigint, SQLite's integer) with these.
+
+MAX_COUNT = 2**63 - 1
+"""The largest count both databases hold exactly (a signed 64-bit integer)."""
+
+_SUM = {"sum": True}
+"""The validation context of :meth:`Usage.__add__`: a sum of stored totals is not checked."""
+
+
+def number_problem(value: object, path: str, *, counts: bool) -> str | None:
+    """What is wrong with the numbers of a JSON value, or None: a float that is not finite, or
+    (with ``counts``, as in token usage) an integer that is not a count from 0 to 2**63 - 1."""
+    if _numbers_fit(value, counts):  # the common answer, without building a path per value
+        return None
+    if isinstance(value, float):
+        return f"{path} is {value!r}, which JSON cannot hold (it would be stored as null)"
+    if isinstance(value, int):
+        return f"{path} is {value}, not a count from 0 to {MAX_COUNT}"
+    items = value.items() if isinstance(value, dict) else enumerate(value)  # type: ignore[arg-type]
+    for key, item in items:
+        where = f"{path}.{key}" if isinstance(value, dict) else f"{path}[{key}]"
+        problem = number_problem(item, where, counts=counts)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _numbers_fit(value: object, counts: bool) -> bool:
+    # A loop over a stack, exact types first: a message's metadata is checked at every write,
+    # and this is about 1 us for an OpenAI item, half the time of serialising it.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or isinstance(item, bool):
+            continue
+        if kind is dict or isinstance(item, dict):
+            stack.extend(item.values())  # type: ignore[attr-defined]
+        elif kind is list or isinstance(item, list | tuple):
+            stack.extend(item)  # type: ignore[arg-type]
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, int) and counts and not 0 <= item <= MAX_COUNT:
+            return False
+    return True
+
+
+# -- end of the issue 20 change (see also Usage and HistoryStats) ----------------------------
 
 
 def utc_now() -> datetime:
@@ -73,7 +139,7 @@ class Role(enum.StrEnum):
 class ToolCall(BaseModel):
     """A tool call requested by the assistant."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # issue 20
 
     id: str
     name: str
@@ -84,14 +150,27 @@ class Usage(BaseModel):
     """Token usage. Provider-specific details (cached tokens, reasoning tokens...) are kept as extra
     fields and summed like the standard ones when usage is accumulated."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)  # issue 20
 
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
 
+    # issue 20: counts that fit 64 bits, floats finite, in the provider's own fields too.
+    @model_validator(mode="after")
+    def _counts_fit(self, info: ValidationInfo) -> Self:
+        # Usage given in Python only: stored JSON (read as JSON) that an older version wrote
+        # with any integer must still load, and the store checks what it writes (_arguments).
+        if info.mode == "python" and info.context is not _SUM:
+            fields = {**self.__dict__, **(self.__pydantic_extra__ or {})}
+            problem = number_problem(fields, "usage", counts=True)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
     def __add__(self, other: Usage) -> Usage:
-        return Usage.model_validate(_add_numbers(self.model_dump(), other.model_dump()))
+        fields = _add_numbers(self.model_dump(), other.model_dump())
+        return Usage.model_validate(fields, context=_SUM)  # issue 20: a total may pass 2**63
 
 
 def _add_numbers(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +191,7 @@ def _add_numbers(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 class ChatMessage(BaseModel):
     """One message of a session: a user turn, an assistant reply or tool call, a tool result."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # issue 20
 
     role: Role
     content: str | None = None
@@ -167,6 +246,8 @@ def message_counts(messages: Iterable[ChatMessage]) -> tuple[int, int]:
 
 class Session(BaseModel):
     """A whole agent session: who ran it, with which model, and every message in order."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # issue 20
 
     session_id: str = Field(min_length=1)
     agent_name: str
@@ -266,6 +347,15 @@ class HistoryStats(BaseModel):
     newest_update: AwareDatetime | None
     size_bytes: int | None
     """The database's size on disk, where the backend can tell."""
+
+    # issue 20: a database written before counts were checked may hold any usage; its totals
+    # are shown at the nearest bound of 0..2**63 - 1 rather than failing every stats call.
+    @field_validator("input_tokens", "output_tokens", "total_tokens", mode="before")
+    @classmethod
+    def _within_counts(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return min(max(int(value), 0), MAX_COUNT)
+        return value
 
 
 class ExportedBranch(BaseModel):

@@ -14,7 +14,7 @@ import pytest
 from agents import TResponseInputItem
 
 from openai_agents_session_history import HistorySession
-from session_history import SessionHistory, StoreClosedError
+from session_history import ChatMessage, SessionHistory, StoreClosedError, ToolCall
 
 WRITERS, PER_WRITER, POPPERS, POPS = 4, 25, 3, 20
 
@@ -136,3 +136,101 @@ async def test_close_leaves_a_store_it_did_not_open_alone(
         pass
     assert session_history.is_open
     await session.add_items([item(0, 0)])
+
+
+# -- a message written outside the SDK that stands for several items --------------------------
+
+
+def _several_items(run: int) -> ChatMessage:
+    """An assistant text with a tool call: two SDK items in one message (as the library or
+    another integration writes it)."""
+    call = ToolCall(id=f"c{run}", name="forecast", arguments={"run": run})
+    return ChatMessage(role="assistant", content=f"Checking {run}.", tool_calls=[call])
+
+
+def _check_one_order_or_the_other(
+    before: list[TResponseInputItem],
+    popped: TResponseInputItem | None,
+    added: TResponseInputItem,
+    after: list[TResponseInputItem],
+) -> None:
+    """The pop and the add happened one after the other, in either order."""
+    if popped == added:  # the add, then the pop of what it added
+        assert after == before
+    else:  # the pop, then the add
+        assert popped == before[-1]
+        assert after == [*before[:-1], added]
+
+
+async def test_popping_several_items_while_items_are_added_keeps_their_order(
+    session_history: SessionHistory,
+) -> None:
+    """Such a message is removed whole and all but its last item put back: an add_items on the
+    same session meanwhile must come after them, not between (it did, 4 runs of 4)."""
+    session = HistorySession("mixed", session_history)
+    await session.add_items([item(0, 0)])
+    for run in range(4):
+        await session_history.append_messages("mixed", [_several_items(run)])
+        before = await session.get_items()
+        added = item(1, run)
+        popped, _ = await asyncio.gather(session.pop_item(), session.add_items([added]))
+        _check_one_order_or_the_other(before, popped, added, await session.get_items())
+
+
+async def test_popping_several_items_while_another_session_object_adds_from_a_thread(
+    session_history: SessionHistory,
+) -> None:
+    """Two HistorySession objects on one store and id, on two event loops in two threads."""
+    popper = HistorySession("mixed", session_history)
+    adder = HistorySession("mixed", session_history)
+    await popper.add_items([item(0, 0)])
+    for run in range(6):
+        await session_history.append_messages("mixed", [_several_items(run)])
+        before = await popper.get_items()
+        added = item(1, run)
+        start = threading.Barrier(2)
+
+        def add(added: TResponseInputItem = added, start: threading.Barrier = start) -> None:
+            start.wait()
+            asyncio.run(adder.add_items([added]))
+
+        thread = threading.Thread(target=add)
+        thread.start()
+        await asyncio.to_thread(start.wait)
+        popped = await popper.pop_item()
+        thread.join()
+        _check_one_order_or_the_other(before, popped, added, await popper.get_items())
+
+
+async def test_clearing_while_several_items_are_popped_brings_none_back(
+    session_history: SessionHistory,
+) -> None:
+    session = HistorySession("mixed", session_history)
+    await session.add_items([item(0, 0)])
+    await session_history.append_messages("mixed", [_several_items(0)])
+    popped, _ = await asyncio.gather(session.pop_item(), session.clear_session())
+    assert popped is not None
+    assert await session.get_items() == []
+
+
+async def test_a_waiter_cancelled_on_the_session_lock_leaves_it_free() -> None:
+    from openai_agents_session_history._lock import SessionLock
+
+    lock, order = SessionLock(), []
+
+    async def take(name: str) -> None:
+        async with lock:
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    async with lock:
+        first = asyncio.create_task(take("first"))
+        cancelled = asyncio.create_task(take("cancelled"))
+        last = asyncio.create_task(take("last"))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+    await asyncio.gather(first, last)
+    assert order == ["first", "last"] and cancelled.cancelled()
+    async with asyncio.timeout(1):  # free again
+        async with lock:
+            pass

@@ -34,7 +34,7 @@ from .fixtures import (
 )
 from .options import add_options, keep_databases
 from .recorder import DeletedCall, HookRecorder, PoppedCall, PrunedCall, SavedCall
-from .replay import replay_model
+from .replay import hide_framework_frames, replay_model
 from .store import DB_KEY, compare
 from .trajectory import assert_tool_calls
 from .transcript import normalized_transcript
@@ -99,6 +99,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    if call.excinfo is not None and not item.config.getoption("fulltrace", False):
+        hide_framework_frames(call.excinfo)  # a replay mismatch: the test's lines, then ours
     report = yield
     if report.when == "call" and report.failed and keep_databases(item.config):
         path = item.stash.get(DB_KEY, None)

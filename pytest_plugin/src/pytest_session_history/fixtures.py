@@ -114,7 +114,8 @@ def langchain_chat_history(request: pytest.FixtureRequest, session_history: Sess
     name). Skipped when langchain-session-history is not installed."""
     adapter = pytest.importorskip(
         "langchain_session_history",
-        reason="langchain-session-history is not installed "
-        "(pip install 'pytest-session-history[langchain]')",
+        # Not on PyPI (neither is this plugin's [langchain] extra): it installs from a checkout.
+        reason="langchain-session-history is not installed; it is not on PyPI: from a checkout "
+        'of session-history, run pip install -e . -e "./integrations/langchain"',
     )
     return adapter.SessionChatMessageHistory(f"test-{request.node.name}", session_history)

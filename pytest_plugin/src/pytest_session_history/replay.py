@@ -13,21 +13,37 @@ message, the system messages the agent sends are not compared (LangChain's middl
 record the agent's system prompt); and an input may be the recording's last messages from a user
 message on (a run that did not carry the conversation's history, as an agent without a
 checkpointer starts each run afresh).
+
+A failed check raises an ``AssertionError`` from deep inside the framework's agent loop (some
+sixty frames of pydantic-ai's graph, say). The plugin's report hook hands it to
+:func:`hide_framework_frames`, so that the report shows the test's own lines, then the mismatch.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import site
+import sysconfig
 from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any, Literal
+
+import pytest
 
 from session_history import ChatMessage, InvalidQueryError, Role, Session
 
 from .assertions import raise_marked
 from .transcript import message_view, tool_names_of
 
-__all__ = ["FRAMEWORKS", "Framework", "ReplayCheck", "replay_model"]
+__all__ = [
+    "FRAMEWORKS",
+    "Framework",
+    "ReplayCheck",
+    "hide_framework_frames",
+    "replay_model",
+]
 
 Framework = Literal["langchain", "openai-agents", "pydantic-ai"]
 
@@ -49,6 +65,11 @@ FRAMEWORKS: dict[str, tuple[str, str, str]] = {
     ),
 }
 """framework -> (the module holding its replay model, its distribution, how to install it)."""
+
+
+_MISMATCH = "_session_history_replay_mismatch"
+"""Marks the AssertionError of a failed replay check, whose framework frames the report hides."""
+
 
 _NOTHING_MORE = "(nothing more)"
 
@@ -109,7 +130,7 @@ class ReplayCheck:
         names = {**self._names, **tool_names_of(actual)}
         where = f"replay of session {self.session.session_id!r}: model call {index + 1}"
         if recorded is None:
-            raise AssertionError(
+            raise _marked(
                 "\n".join(
                     [
                         f"{where} asked for a reply, but the recording has only {index}; "
@@ -130,17 +151,21 @@ class ReplayCheck:
             (i for i, (w, g) in enumerate(zip(want, got, strict=False)) if w != g),
             min(len(want), len(got)),
         )
-        raise_marked(
-            f"{where} was sent an input that differs from the recording's at message {first} "
-            "(- recorded, + actual):",
-            [
-                (
-                    want[i] if i < len(want) else _NOTHING_MORE,
-                    got[i] if i < len(got) else _NOTHING_MORE,
-                )
-                for i in range(max(len(want), len(got)))
-            ],
-        )
+        try:
+            raise_marked(
+                f"{where} was sent an input that differs from the recording's at message {first} "
+                "(- recorded, + actual):",
+                [
+                    (
+                        want[i] if i < len(want) else _NOTHING_MORE,
+                        got[i] if i < len(got) else _NOTHING_MORE,
+                    )
+                    for i in range(max(len(want), len(got)))
+                ],
+            )
+        except AssertionError as error:
+            _marked(error)
+            raise
 
     @staticmethod
     def _fresh_run(want: list[str], got: list[str], recorded: Sequence[ChatMessage]) -> bool:
@@ -168,6 +193,70 @@ class ReplayCheck:
     def _tail(self, actual: Sequence[ChatMessage], names: dict[str, str]) -> list[str]:
         start = max(0, len(actual) - _SHOWN)
         return [f"{i}. {self._line(actual[i], names)}" for i in range(start, len(actual))]
+
+
+_OURS = frozenset(
+    {
+        "session_history",
+        "pytest_session_history",
+        *(m.split(".")[0] for m, _, _ in FRAMEWORKS.values()),
+    }
+)
+"""The top-level modules of this repository's distributions."""
+
+
+def _installed_code() -> list[Path]:
+    """Where installed code lives: the standard library and every site-packages."""
+    paths = sysconfig.get_paths()
+    found = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    found.update(site.getsitepackages())
+    found.add(site.getusersitepackages())
+    return [Path(path).resolve() for path in found]
+
+
+def _framework_frame(frame: FrameType, installed: list[Path]) -> bool:
+    module = str(frame.f_globals.get("__name__", ""))
+    if module.split(".")[0] in _OURS:
+        return True
+    path = Path(frame.f_code.co_filename)
+    return path.is_absolute() and any(path.resolve().is_relative_to(p) for p in installed)
+
+
+def _marked(error: AssertionError | str) -> AssertionError:
+    """``error`` (or an AssertionError saying it) marked as a replay mismatch."""
+    if isinstance(error, str):
+        error = AssertionError(error)
+    setattr(error, _MISMATCH, True)
+    return error
+
+
+def hide_framework_frames(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Leave, of a replay mismatch's traceback from the test's frame on, only the frames
+    of the user's code (the test and its helpers): the agent framework's, asyncio's and ours go,
+    so the mismatch comes right after the line of the test that ran the agent. Other errors are
+    left as they are.
+
+    The exception's own chain of frames is relinked (``tb_next`` is writable): pytest rebuilds
+    the traceback from it when it cuts it at the test function, so a filtered copy would not do.
+    """
+    if not getattr(excinfo.value, _MISMATCH, False):
+        return
+    installed = _installed_code()
+    tb: TracebackType | None = excinfo.tb
+    while tb is not None and _framework_frame(tb.tb_frame, installed):  # pytest's runner
+        tb = tb.tb_next
+    if tb is None:
+        return
+    kept = tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+        if not _framework_frame(tb.tb_frame, installed):
+            kept.tb_next, kept = tb, tb
+    kept.tb_next = None
+    excinfo.traceback = pytest.ExceptionInfo.from_exception(excinfo.value).traceback
+    excinfo.value.add_note(
+        "(the agent framework's frames are hidden: pytest --full-trace shows them)"
+    )
 
 
 def _json(value: object) -> str:

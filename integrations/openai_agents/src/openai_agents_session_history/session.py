@@ -25,6 +25,7 @@ from session_history import (
     run_sync,
 )
 
+from ._lock import lock_for
 from .convert import ITEM_KEY, to_chat_message, to_items, usage_of
 
 __all__ = ["HistorySession"]
@@ -88,6 +89,7 @@ class HistorySession:
             else coerce_session_settings(session_settings)
         )
         self._owned: SessionHistory | None = None
+        self._lock = lock_for(self.history, session_id)
 
     @classmethod
     def from_path(
@@ -168,26 +170,30 @@ class HistorySession:
         if not items:
             return
         messages = [to_chat_message(item) for item in items]
-        await self._append(messages)
+        async with self._lock:
+            await self._append(messages)
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove the last item and return it; None when the session is empty or missing.
 
         Atomic for items the SDK stored. A message written outside the SDK that stands for
         several items (an assistant text with tool calls) is removed whole: its last item is
-        returned and the others are appended back as items of their own (a second write).
-        One that stands for no item (only reasoning) is removed, and the next one popped.
+        returned and the others are appended back as items of their own (a second write, which
+        the ``add_items`` and ``clear_session`` of this process's sessions wait for; a writer
+        in another process may land between the two). One that stands for no item (only
+        reasoning) is removed, and the next one popped.
         """
-        while True:
-            popped = await self.history.pop_messages(self.session_id, 1)
-            if not popped:
-                return None
-            items = to_items(popped[0])
-            if not items:
-                continue
-            if len(items) > 1:
-                await self._append([to_chat_message(item) for item in items[:-1]])
-            return items[-1]
+        async with self._lock:
+            while True:
+                popped = await self.history.pop_messages(self.session_id, 1)
+                if not popped:
+                    return None
+                items = to_items(popped[0])
+                if not items:
+                    continue
+                if len(items) > 1:
+                    await self._append([to_chat_message(item) for item in items[:-1]])
+                return items[-1]
 
     async def clear_session(self) -> None:
         """Remove every item of the session, firing ``session_history_popped`` with them.
@@ -196,7 +202,8 @@ class HistorySession:
         SDK's compaction (``clear_session`` then ``add_items``) keeps them; delete the session
         with ``history.delete_session(session_id)`` to remove it altogether.
         """
-        await self.history.pop_messages(self.session_id, _ALL)
+        async with self._lock:
+            await self.history.pop_messages(self.session_id, _ALL)
 
     # -- beyond the protocol ---------------------------------------------------------------------
 

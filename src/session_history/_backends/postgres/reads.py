@@ -93,7 +93,8 @@ HEAD = """
     SELECT s.pk, s.revision, s.head_line, s.message_count {extra},
         CASE WHEN l.parent_line IS NULL THEN ARRAY(
             SELECT {what} FROM messages WHERE line_pk = s.head_line
-                AND seq >= greatest(l.start, s.message_count - coalesce({last}, s.message_count))
+                AND seq >= greatest(l.start, s.message_count
+                    - least(coalesce({last}, s.message_count), s.message_count))
                 AND seq < s.message_count
             ORDER BY seq
         ) END AS items,
@@ -161,7 +162,7 @@ async def tree_of(conn: Conn, line: int) -> dict[int, Line]:
 def _head_sql(what: str, extra: str, scoped: bool) -> str:
     """HEAD for these columns, made once: $1 last, $2 the session id, $3 now, $4 the scope."""
     p = DollarParams()
-    last, session_id = f"{p(None)}::int", p(None)
+    last, session_id = f"{p(None)}::bigint", p(None)
     where = live(p, "" if scoped else None, now=utc_now())
     return HEAD.format(extra=extra, what=what, last=last, session_id=session_id, live=where)
 

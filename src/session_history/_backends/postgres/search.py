@@ -15,13 +15,18 @@ if TYPE_CHECKING:
 
 __all__ = ["search", "search_sql", "stats"]
 
-# The sessions stats counts: live ones (of a scope when one is given), ``{live}``.
+# The sessions stats counts: live ones (of a scope when one is given), ``{live}``. Token totals
+# are brought into 0..2**63 - 1 before the cast: a bigint out of range would fail the whole
+# query, and a database an older version wrote may add up past it (issue 20).
 TOTALS = """
     SELECT count(*) AS sessions, coalesce(sum(message_count), 0) AS messages,
         coalesce(sum(turn_count), 0) AS turns, coalesce(sum(tool_call_count), 0) AS tool_calls,
-        coalesce(sum((usage ->> 'input_tokens')::numeric), 0)::bigint AS input_tokens,
-        coalesce(sum((usage ->> 'output_tokens')::numeric), 0)::bigint AS output_tokens,
-        coalesce(sum((usage ->> 'total_tokens')::numeric), 0)::bigint AS total_tokens,
+        least(greatest(coalesce(sum((usage ->> 'input_tokens')::numeric), 0), 0),
+            9223372036854775807)::bigint AS input_tokens,
+        least(greatest(coalesce(sum((usage ->> 'output_tokens')::numeric), 0), 0),
+            9223372036854775807)::bigint AS output_tokens,
+        least(greatest(coalesce(sum((usage ->> 'total_tokens')::numeric), 0), 0),
+            9223372036854775807)::bigint AS total_tokens,
         min(updated_at) AS oldest_update, max(updated_at) AS newest_update,
         pg_total_relation_size('sessions'::regclass)
             + pg_total_relation_size('messages'::regclass)

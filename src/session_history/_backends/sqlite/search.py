@@ -17,12 +17,15 @@ __all__ = ["Query", "file_size", "search", "stats"]
 
 # The sessions stats counts: live ones (of scope ?1 when it is given) at time ?2.
 _LIVE = "WHERE (?1 IS NULL OR scope = ?1) AND (expires_at IS NULL OR expires_at > ?2)"
+# Token totals with total(), not sum(): sum() fails the whole query ("integer overflow") once
+# the sessions add up past 2**63 - 1, which a database an older version wrote may (issue 20).
+# total() adds as a float, exact below 2**53; HistoryStats brings the totals into 0..2**63 - 1.
 TOTALS = f"""
     SELECT count(*), coalesce(sum(message_count), 0), coalesce(sum(turn_count), 0),
         coalesce(sum(tool_call_count), 0),
-        coalesce(sum(json_extract(usage, '$.input_tokens')), 0),
-        coalesce(sum(json_extract(usage, '$.output_tokens')), 0),
-        coalesce(sum(json_extract(usage, '$.total_tokens')), 0),
+        total(json_extract(usage, '$.input_tokens')),
+        total(json_extract(usage, '$.output_tokens')),
+        total(json_extract(usage, '$.total_tokens')),
         min(updated_at), max(updated_at)
     FROM sessions {_LIVE}
 """
