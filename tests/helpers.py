@@ -89,7 +89,8 @@ def server_dsn(url: str) -> str:
 
 def run_cli(*args: str, input: str | None = None) -> tuple[int, str]:
     """Run the ``session-history`` command: its exit status and output. A crash (an exception
-    other than the exit) fails the test, with the output."""
+    other than the exit, or one the CLI could only report as unexpected) fails the test."""
     result = CliRunner().invoke(cli, list(args), input=input)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Error: unexpected error" not in result.output, result.output
     return result.exit_code, result.output

@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
+from pydantic import ValidationError
 
 from . import _cli_common as common
 from . import _render as render
+from ._jsonl import first_error
 
 __all__ = ["list_command", "search_command", "show_command", "stats_command"]
 
@@ -32,13 +34,17 @@ __all__ = ["list_command", "search_command", "show_command", "stats_command"]
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=common.MAX_COUNT),
     default=50,
     show_default=True,
     help="Sessions per page.",
 )
 @click.option(
-    "--page", type=click.IntRange(min=1), default=1, show_default=True, help="Which page."
+    "--page",
+    type=click.IntRange(min=1, max=common.MAX_COUNT),
+    default=1,
+    show_default=True,
+    help="Which page.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Every session, no paging.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -57,6 +63,13 @@ def list_command(
     scope: str | None,
 ) -> None:
     """List sessions, most recently updated first."""
+    if not show_all and (page - 1) * limit > common.MAX_COUNT:
+        raise click.BadParameter(
+            f"page {page} of {limit} sessions starts past the last one a database can count "
+            f"({common.MAX_COUNT}); give a smaller --page or --limit",
+            ctx=ctx,
+            param_hint="'--page'",
+        )
     with common.open_store(ctx) as history:
         summaries = history.list_sessions(
             limit=None if show_all else limit,
@@ -96,7 +109,7 @@ def show_command(
             f"no session with id {session_id!r}; 'session-history list' shows the stored ids"
         )
     if as_json:
-        click.echo(session.model_dump_json(indent=2, exclude_defaults=True))
+        click.echo(render.json_text(session.model_dump_json(indent=2, exclude_defaults=True)))
     elif markdown:
         click.echo(render.markdown(session), nl=False)
     else:
@@ -109,7 +122,7 @@ def show_command(
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=common.MAX_COUNT),
     default=20,
     show_default=True,
     help="At most N hits.",
@@ -152,7 +165,16 @@ def search_command(
 def stats_command(ctx: click.Context, as_json: bool, scope: str | None) -> None:
     """Sessions, messages, tokens, per agent and model, and the database's size."""
     with common.open_store(ctx) as history:
-        stats = history.stats(scope=scope)
+        try:
+            stats = history.stats(scope=scope)
+        except ValidationError as exc:
+            # Counts written before the store refused out-of-range usage add up to more than
+            # a count can hold (SQLite sums them into a float).
+            raise click.ClickException(
+                f"the stored counts add up to more than stats can show ({first_error(exc)}); "
+                "a session holds out-of-range token usage: find it with 'session-history list' "
+                "(TOKENS) and delete it"
+            ) from None
     if as_json:
         common.echo_json(stats.model_dump(mode="json"))
     else:

@@ -27,19 +27,19 @@ def delete_command(ctx: click.Context, session_id: str, scope: str | None) -> No
             f"no session with id {session_id!r}; nothing was deleted "
             "('session-history list' shows the stored ids)"
         )
-    click.echo(f"deleted {session_id}", err=True)
+    click.echo(render.visible(f"deleted {session_id}"), err=True)
 
 
 @click.command("prune")
 @click.option(
     "--max-sessions",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=common.MAX_COUNT),
     default=None,
     help="Keep this many of the most recently updated sessions.",
 )
 @click.option(
     "--older-than",
-    callback=common.option_value(render.parse_duration),
+    callback=common.option_value(render.parse_age),
     help="Drop sessions not updated for this long: 30d, 12h, 2w.",
 )
 @click.option("--expired", is_flag=True, help="Drop expired sessions (past their expires_at).")

@@ -3,6 +3,8 @@ installed hook plugins) and ``demo`` (a few example sessions in a database of it
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import platformdirs
 
@@ -11,6 +13,7 @@ from . import _render as render
 from ._demo import run_demo
 from ._errors import SessionHistoryError
 from ._plugins import ENTRYPOINT_GROUP, make_plugin_manager
+from ._urls import is_url
 
 __all__ = ["demo_command", "plugins_command"]
 
@@ -57,6 +60,8 @@ def demo_command(path: str | None) -> None:
         if path is not None
         else str(platformdirs.user_data_path("session-history", appauthor=False) / "demo.db")
     )
+    if not is_url(where):
+        common.check_folders(Path(where).expanduser())
     try:
         location, summaries = run_demo(where, click.echo)
     except SessionHistoryError as exc:
@@ -64,6 +69,7 @@ def demo_command(path: str | None) -> None:
     click.echo("")
     click.echo(render.sessions_table(summaries))
     hidden = " (put your password back where the URL says ***)" if "***" in location else ""
-    click.echo(f"\nStored in {location}. Look closer with{hidden}:")
-    click.echo(f"  session-history --db {location} show {summaries[0].id}")
-    click.echo(f"  session-history --db {location} search umbrella")
+    shown = render.visible(location)
+    click.echo(f"\nStored in {shown}. Look closer with{hidden}:")
+    click.echo(f"  session-history --db {shown} show {summaries[0].id}")
+    click.echo(f"  session-history --db {shown} search umbrella")

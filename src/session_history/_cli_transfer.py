@@ -2,12 +2,15 @@
 
 ``export`` and ``copy``'s source only read. ``import`` reads its file as bytes, so a line that is
 not UTF-8 is one bad line among good ones, and opens (or creates) the database only once the file
-has given a session: an import that has nothing to import creates no database.
+has given a session: an import that has nothing to import creates no database. ``import`` and
+``copy`` store every session the target takes and report each one it does not, by its line (or
+place in the source), the first :data:`SHOWN_ERRORS` of them and how many more.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 from collections.abc import Iterator
@@ -17,10 +20,15 @@ from typing import IO
 import click
 
 from . import _cli_common as common
+from . import _render as render
 from ._jsonl import ExportReader
 from ._models import ImportReport
 
-__all__ = ["copy_command", "export_command", "import_command"]
+__all__ = ["SHOWN_ERRORS", "copy_command", "export_command", "import_command"]
+
+SHOWN_ERRORS = 20
+"""How many bad lines an import (or sessions a copy) names: a file that is not an export at all
+would otherwise print a line for each of its lines."""
 
 
 @click.command("export")
@@ -37,11 +45,24 @@ def export_command(ctx: click.Context, output: str) -> None:
     count = 0
     with common.open_store(ctx) as history, _output(output) as out:
         total = history.session_count()
-        with common.progress(total, "exporting") as bar:
-            for line in history.export_jsonl():
-                out.write(line + "\n")
-                count += 1
-                bar.update(1)
+        try:
+            with common.progress(total, "exporting") as bar:
+                for line in history.export_jsonl():
+                    out.write(line + "\n")
+                    count += 1
+                    bar.update(1)
+            # Now, not when click closes the file after the command: a full disk is found here.
+            out.flush()
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise
+            with contextlib.suppress(OSError):  # its buffer cannot be written either
+                out.close()
+            name = "standard output" if out.name == "<stdout>" else out.name
+            raise click.ClickException(
+                f"{common.os_problem(exc, name)}; the export stopped at session {count + 1} of "
+                f"{total}"
+            ) from None
     click.echo(f"exported {count} session(s)", err=True)
 
 
@@ -101,9 +122,15 @@ def import_command(ctx: click.Context, source: IO[bytes]) -> None:
         ctx.exit(1)
 
 
+def _report_errors(errors: list[tuple[int, str]], where: str) -> None:
+    for number, message in errors[:SHOWN_ERRORS]:
+        click.echo(render.visible(f"{where}{number}: {message}"), err=True)
+    if len(errors) > SHOWN_ERRORS:
+        click.echo(f"... and {len(errors) - SHOWN_ERRORS} more", err=True)
+
+
 def _report(report: ImportReport, note: str = "") -> None:
-    for number, message in report.errors:
-        click.echo(f"line {number}: {message}", err=True)
+    _report_errors(report.errors, "line ")
     click.echo(
         f"imported {report.sessions} session(s): {report.added} added, {report.replaced} "
         f"replaced, {report.unchanged} unchanged"
@@ -138,12 +165,16 @@ def copy_command(ctx: click.Context, destination: str) -> None:
             # In chunks, from this thread: each side's blocking door waits on the shared
             # background loop, so one must not be iterated from inside the other's call.
             chunk: list[str] = []
+            copied = 0  # sessions of the source before this chunk
 
             def flush() -> None:
+                nonlocal copied
                 done = target.import_jsonl(chunk)
                 report.added += done.added
                 report.replaced += done.replaced
                 report.unchanged += done.unchanged
+                report.errors += [(copied + n, message) for n, message in done.errors]
+                copied += len(chunk)
                 bar.update(len(chunk))
                 chunk.clear()
 
@@ -153,8 +184,12 @@ def copy_command(ctx: click.Context, destination: str) -> None:
                     flush()
             if chunk:
                 flush()
+    _report_errors(report.errors, "#")  # the session's place in the source
     click.echo(
         f"copied {report.sessions} session(s) to {target.config.location}: {report.added} "
-        f"added, {report.replaced} replaced, {report.unchanged} unchanged",
+        f"added, {report.replaced} replaced, {report.unchanged} unchanged"
+        + (f"; {len(report.errors)} session(s) not copied" if report.errors else ""),
         err=True,
     )
+    if report.errors:
+        ctx.exit(1)

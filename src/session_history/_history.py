@@ -679,7 +679,9 @@ class SessionHistory:
         ``ImportReport.errors``, and the other lines are imported: bytes that are not UTF-8,
         text that is not JSON, a missing required field (``session_id``, ``agent_name``,
         ``model``, ``messages``), and a session id already given on an earlier line (the first
-        line with an id is imported). Each batch of ``batch_size`` sessions is one transaction.
+        line with an id is imported). Each batch of ``batch_size`` sessions is one transaction;
+        a session the database refuses (PostgreSQL: a NUL character in text, say) is reported
+        with its line the same way, and the rest of its batch stored.
         """
         checked = check.lines(lines)
         batch_size = check.count("batch_size", batch_size, minimum=1)

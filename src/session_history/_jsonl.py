@@ -8,7 +8,14 @@ person can act on, so that one bad line never stops an import: bytes that are no
 is not JSON, a required field missing (``session_id``, ``agent_name``, ``model``, ``messages``),
 or a session id already given on an earlier line (the first line with an id is imported; later
 ones are reported and skipped, so importing the same file again finds every session unchanged).
-The sessions are written in batches, each one transaction."""
+
+The sessions are written in batches, each one transaction. A session the database refuses (a
+NUL character PostgreSQL cannot keep in text, a value out of its range, an id too long for its
+index) fails its whole batch's transaction: that batch is then written again in halves, and a
+refused half in halves again, down to the refused sessions alone (a batch of 500 with one of
+them costs some 18 transactions, not 500), each reported with its line number like a bad line,
+so that one bad session never keeps the others out. A failure that is not about a session's
+values (a lost connection, a full disk, a closed store) still ends the import."""
 
 from __future__ import annotations
 
@@ -19,10 +26,11 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ._arguments import session_problem
-from ._backends.base import Backend
+from ._backends.base import Backend, ImportOutcome
+from ._errors import DatabaseError, InvalidQueryError
 from ._models import ChatMessage, ExportedSession, ImportReport, SessionSummary
 
-__all__ = ["ExportReader", "export_lines", "first_error", "import_lines"]
+__all__ = ["ExportReader", "export_lines", "first_error", "import_lines", "refused_values"]
 
 FireSaved = Callable[
     [SessionSummary, Sequence[ChatMessage], Literal["create", "save"]], Awaitable[None]
@@ -51,7 +59,7 @@ async def import_lines(
     """Import ``lines`` into an open ``backend``; ``fire_saved`` is given when a plugin listens."""
     report = ImportReport()
     reader = ExportReader(report)
-    batch: list[ExportedSession] = []
+    batch: list[tuple[int, ExportedSession]] = []
     # While one batch is written (on the database's thread, which releases the GIL), the next
     # one is parsed here: the two halves of an import overlap instead of alternating.
     writing: asyncio.Task[None] | None = None
@@ -60,7 +68,7 @@ async def import_lines(
             session = reader.read(number, line)
             if session is None:
                 continue
-            batch.append(session)
+            batch.append((number, session))
             if len(batch) >= batch_size:
                 if writing is not None:
                     await writing
@@ -78,16 +86,17 @@ async def import_lines(
         await writing
     if batch:
         await _write(backend, batch, report, fire_saved)
+    report.errors.sort()  # the lines a batch refused are known only once it was written
     return report
 
 
 async def _write(
     backend: Backend,
-    batch: list[ExportedSession],
+    batch: list[tuple[int, ExportedSession]],
     report: ImportReport,
     fire_saved: FireSaved | None,
 ) -> None:
-    outcomes = await backend.import_sessions(batch, want_summary=fire_saved is not None)
+    outcomes = await _store(backend, batch, report, want_summary=fire_saved is not None)
     for outcome in outcomes:
         if outcome.outcome == "added":
             report.added += 1
@@ -101,6 +110,56 @@ async def _write(
                 "create" if outcome.outcome == "added" else "save"
             )
             await fire_saved(outcome.summary, outcome.messages, operation)
+
+
+async def _store(
+    backend: Backend,
+    batch: list[tuple[int, ExportedSession]],
+    report: ImportReport,
+    *,
+    want_summary: bool,
+) -> list[ImportOutcome]:
+    """Store ``batch`` in one transaction; if the database refuses a session's values, each half
+    of it the same way, so that every session it takes is stored and each one it refuses is an
+    error of its line."""
+    try:
+        return await backend.import_sessions([s for _, s in batch], want_summary=want_summary)
+    except Exception as exc:
+        if not refused_values(exc):
+            raise
+        if len(batch) == 1:
+            number, session = batch[0]
+            report.errors.append((number, f"session {_id(session)} not stored: {exc}"))
+            return []
+    # Nothing of the batch was stored (one transaction): its halves, one after the other.
+    half = len(batch) // 2
+    first = await _store(backend, batch[:half], report, want_summary=want_summary)
+    return first + await _store(backend, batch[half:], report, want_summary=want_summary)
+
+
+def _id(session: ExportedSession) -> str:
+    """A session's id as a report shows it: whole if it is short, else its start and length."""
+    sid = session.session_id
+    return repr(sid) if len(sid) <= 60 else f"{sid[:40]!r}... ({len(sid)} characters)"
+
+
+def refused_values(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database refused the values of what was written (so that other
+    sessions may well go in), rather than that the database cannot be used now."""
+    if isinstance(exc, InvalidQueryError | OverflowError):
+        return True  # our own checks of values, or a driver's integer out of its range
+    if type(exc) is not DatabaseError:  # a lost connection, a closed store, not a database...
+        return False
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        # PostgreSQL's classes of refused values: data exceptions (22), integrity constraints
+        # (23), program limits such as an index row too large (54).
+        return sqlstate[:2] in ("22", "23", "54")
+    name = getattr(cause, "sqlite_errorname", "")
+    return isinstance(name, str) and name.startswith(
+        ("SQLITE_TOOBIG", "SQLITE_CONSTRAINT", "SQLITE_MISMATCH", "SQLITE_RANGE")
+    )
 
 
 class ExportReader:
@@ -130,6 +189,13 @@ class ExportReader:
             session = ExportedSession.model_validate_json(line)
         except ValidationError as exc:
             self._bad(number, first_error(exc))
+            return None
+        except OverflowError as exc:  # a time that is in range only until made UTC
+            self._bad(
+                number,
+                f"a time is out of range once in UTC ({exc}); times must fall within the "
+                "years 1 to 9999 in UTC",
+            )
             return None
         problem = session_problem(session)  # JSON is read leniently: a count may not fit
         if problem is not None:
