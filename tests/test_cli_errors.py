@@ -9,6 +9,7 @@ copy's) report: one line per bad line, the first 20, then how many more, then th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -107,7 +108,7 @@ def test_a_time_past_the_calendar_is_a_usage_error(
     assert_one_line_error(result, 2, "year")
 
 
-def test_stats_of_usage_too_large_to_add_up_is_one_line(db: str) -> None:
+def test_stats_of_usage_too_large_to_add_up_answers_at_the_bound(db: str) -> None:
     # Written under the store, as a database made before the store refused such counts is.
     with sqlite3.connect(db) as conn:
         conn.execute(
@@ -115,7 +116,9 @@ def test_stats_of_usage_too_large_to_add_up_is_one_line(db: str) -> None:
             '"total_tokens": 1e30}\')'
         )
     conn.close()
-    assert_one_line_error(invoke("--db", db, "stats"), 1, "out-of-range token usage")
+    result = invoke("--db", db, "stats", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["input_tokens"] == 2**63 - 1
 
 
 # -- files and folders the system refuses ------------------------------------------------------
@@ -146,7 +149,7 @@ def test_a_file_name_over_255_bytes_is_one_line(
     export.write_text(invoke("--db", db, "export").stdout)
     result = invoke(*(arg.format(db=db, export=export) for arg in args))
     assert result.exit_code in (1, 2)
-    assert_one_line_error(result, result.exit_code, "File name too long", "shorter", "...")
+    assert_one_line_error(result, result.exit_code, "File name too long", "shorter")
 
 
 @pytest.mark.parametrize("command", [["list"], ["import", "{export}"], ["copy", "{deep}"]])

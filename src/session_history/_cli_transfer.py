@@ -58,10 +58,10 @@ def export_command(ctx: click.Context, output: str) -> None:
                 raise
             with contextlib.suppress(OSError):  # its buffer cannot be written either
                 out.close()
-            name = "standard output" if out.name == "<stdout>" else out.name
+            name = "standard output" if output == "-" else output
             raise click.ClickException(
-                f"{common.os_problem(exc, name)}; the export stopped at session {count + 1} of "
-                f"{total}"
+                f"{common.os_problem(exc, name)}; {count} of {total} session(s) were written "
+                "before it stopped"
             ) from None
     click.echo(f"exported {count} session(s)", err=True)
 

@@ -10,6 +10,7 @@ refused the same way whatever opens it, rather than made into a database.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sqlite3
@@ -80,6 +81,17 @@ def can_write(path: Path) -> bool:
     return os.access(path, os.W_OK)
 
 
+def _advice(exc: OSError) -> str:
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"a name in the path is too long: choose a shorter one {_WHERE}"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            "you may not enter a folder on the way: choose a path you own, or ask for access "
+            + _WHERE
+        )
+    return f"choose another location {_WHERE}"
+
+
 def prepare_file(path: Path, *, read_only: bool = False) -> None:
     """Check the path before SQLite sees it, and create a new database private to its owner
     (never when read-only: then the file must be there, and be a database already)."""
@@ -89,7 +101,7 @@ def prepare_file(path: Path, *, read_only: bool = False) -> None:
         info = None
     except OSError as exc:
         raise DatabaseError(
-            f"cannot use {path}: {exc.strerror}; choose another location {_WHERE}", path=path
+            f"cannot use {path}: {exc.strerror}; {_advice(exc)}", path=path
         ) from exc
     if info is not None:
         _check_existing(path, info, read_only)
@@ -153,7 +165,7 @@ def _make_directories(path: Path) -> None:
     except OSError as exc:
         raise DatabaseError(
             f"cannot create {path}: {path.parent} is not a directory that can be made "
-            f"({exc.strerror}); choose another location {_WHERE}",
+            f"({exc.strerror}); {_advice(exc)}",
             path=path,
         ) from exc
 
