@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import JsonValue
 
-from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array, with_messages
+from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array
 from ..._models import Branch, ChatMessage, Session, SessionSummary
 from ..shared import now_ts
 from ..tree import Line, Point, Range, path, tail
@@ -48,9 +48,19 @@ LINES_OF_TREE = (
     "WHERE root = (SELECT root FROM lines WHERE pk = ?)"
 )
 # A session's head and the line it is on, for a caller of ``?2`` scope (NULL: any), unexpired
-# at ``?3``.
+# at ``?3``; and, when the head is on a first line (a session that never branched), ``{what}``
+# of its last ``?4`` entries (NULL: all) as one JSON array's items, so such a read is this one
+# statement. (A subquery with ORDER BY is not flattened into an aggregate: group_concat takes
+# its rows in that order.)
 HEAD = """
-    SELECT s.pk, s.head_line, s.message_count, l.parent_line, l.start {extra}
+    SELECT s.pk, s.head_line, s.message_count, l.parent_line, l.start,
+        CASE WHEN l.parent_line IS NULL THEN (
+            SELECT group_concat(w, ',') FROM (
+                SELECT {what} AS w FROM messages WHERE line_pk = s.head_line
+                    AND seq >= max(l.start, s.message_count - coalesce(?4, s.message_count))
+                    AND seq < s.message_count
+                ORDER BY seq)
+        ) END {extra}
     FROM sessions AS s LEFT JOIN lines AS l ON l.pk = s.head_line
     WHERE s.session_id = ?1 AND (s.expires_at IS NULL OR s.expires_at > ?3)
         AND (?2 IS NULL OR s.scope = ?2)
@@ -128,53 +138,68 @@ def state_of(conn: sqlite3.Connection, pk: int) -> str:
     return str(text)
 
 
+def _path_items(
+    conn: sqlite3.Connection,
+    session_id: str,
+    scope: str | None,
+    last: int | None,
+    what: str = "body",
+    extra: str = "",
+) -> tuple[tuple[object, ...], str] | None:
+    """The session's row (its ``extra`` columns after the first six) and ``what`` of the last
+    ``last`` entries of its current path, as one JSON array: one statement for a session that
+    never branched, two otherwise."""
+    head = HEAD.format(what=what, extra=extra)
+    row = conn.execute(head, (session_id, scope, now_ts(), last)).fetchone()
+    if row is None:
+        return None
+    _, head_line, count, parent, start, items = row[:6]
+    if head_line is not None and parent is not None:
+        ranges = tail(_ranges(conn, head_line, count, parent, start), last)
+        items = ",".join(w for (w,) in read_ranges(conn, ranges, what))
+    return row, f"[{items or ''}]"
+
+
 def read_session(
     conn: sqlite3.Connection, session_id: str, scope: str | None = None
 ) -> Session | None:
     """The session with its messages, read in the caller's transaction."""
-    row = conn.execute(
-        HEAD.format(extra=f", {SESSION_JSON}"), (session_id, scope, now_ts())
-    ).fetchone()
-    if row is None:
+    found = _path_items(conn, session_id, scope, None, extra=f", {SESSION_JSON}")
+    if found is None:
         return None
-    pk, head_line, count, parent, start, head = row
-    bodies = read_ranges(conn, _ranges(conn, head_line, count, parent, start))
-    head = head[:-1] + ',"state":' + state_of(conn, pk) + "}"
-    return Session.model_validate_json(with_messages(head, (body for (body,) in bodies)))
-
-
-def _tail(
-    conn: sqlite3.Connection, session_id: str, last: int | None, scope: str | None, what: str
-) -> list[tuple[str]]:
-    row = conn.execute(HEAD.format(extra=""), (session_id, scope, now_ts())).fetchone()
-    if row is None:
-        return []
-    _, head_line, count, parent, start = row
-    return read_ranges(conn, tail(_ranges(conn, head_line, count, parent, start), last), what)
+    row, bodies = found
+    head = str(row[6])
+    head = head[:-1] + ',"state":' + state_of(conn, int(str(row[0]))) + ',"messages":' + bodies
+    return Session.model_validate_json(head + "}")
 
 
 def load_messages(
     conn: sqlite3.Connection, session_id: str, last: int | None, scope: str | None
 ) -> list[ChatMessage]:
     with snapshot(conn):
-        rows = _tail(conn, session_id, last, scope, "body")
-    return MESSAGES.validate_json(json_array(body for (body,) in rows))
+        found = _path_items(conn, session_id, scope, last)
+    return MESSAGES.validate_json(found[1]) if found else []
 
 
 def load_metadata(
     conn: sqlite3.Connection, session_id: str, key: str, last: int | None, scope: str | None
 ) -> list[JsonValue | None]:
     # The key is checked by the facade (letters, digits, '_' and '-'), so it may be quoted in.
+    what = f"coalesce(body -> '$.metadata.\"{key}\"', 'null')"
     with snapshot(conn):
-        rows = _tail(conn, session_id, last, scope, f"body -> '$.metadata.\"{key}\"'")
-    return METADATA.validate_json(json_array(text or "null" for (text,) in rows))
+        found = _path_items(conn, session_id, scope, last, what)
+    return METADATA.validate_json(found[1]) if found else []
 
 
 def load_state(
     conn: sqlite3.Connection, session_id: str, scope: str | None
 ) -> dict[str, JsonValue] | None:
     with snapshot(conn):
-        row = conn.execute(HEAD.format(extra=""), (session_id, scope, now_ts())).fetchone()
+        row = conn.execute(
+            "SELECT pk FROM sessions WHERE session_id = ?1 AND (?2 IS NULL OR scope = ?2) "
+            "AND (expires_at IS NULL OR expires_at > ?3)",
+            (session_id, scope, now_ts()),
+        ).fetchone()
         if row is None:
             return None
         state: dict[str, JsonValue] = json.loads(state_of(conn, row[0]))
