@@ -190,6 +190,9 @@ def test_transcript(snapshot):
 def test_syrupy_snapshots_a_transcript(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The inner run is a plain pytest run, not an xdist worker (syrupy keeps its report for
+    # the controller when it thinks it is one).
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makeini(ASYNCIO_INI)
     pytester.makepyfile(test_syrupy_case=SYRUPY_CASE)
     run = ("-W", "error", "-p", "no:cacheprovider")
@@ -255,6 +258,7 @@ def test_inline_snapshot_snapshots_a_transcript(
 ) -> None:
     """Locally inline-snapshot also reports the fix it proposes (and an error at teardown); in
     CI it stays out of the way, and the failure is the comparison's alone."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # a plain run, as above
     if ci:
         monkeypatch.setenv("CI", "true")
     else:
