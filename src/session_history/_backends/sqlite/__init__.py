@@ -2,8 +2,10 @@
 
 Split by concern: :mod:`.files` (the file before SQLite sees it, and driver errors said plainly),
 :mod:`.connection` (the hand-off to the worker thread, group commit), :mod:`.schema` and
-:mod:`.reference` (migrations), :mod:`.writes`, :mod:`.reads`, :mod:`.index` (the deferred
-search index), :mod:`.search` (search and statistics) and :mod:`.transfer` (export and import).
+:mod:`.reference` (migrations), :mod:`.writes` (what adds), :mod:`.branching` (what moves a
+head), :mod:`.removal` (what removes), :mod:`.rows` (what they share), :mod:`.reads`,
+:mod:`.index` (the deferred search index), :mod:`.search` (search and statistics) and
+:mod:`.transfer` (export and import).
 Each operation is a plain ``sqlite3`` function run on the worker thread; this class prepares its
 arguments (message JSON, bound parameters) on the caller's side and hands it over.
 """
@@ -40,7 +42,7 @@ from ..base import (
     WriteContext,
 )
 from ..shared import QmarkParams, list_sql, message_rows, prune_rules, with_entry_ids
-from . import index, reads, search, transfer, writes
+from . import branching, index, reads, removal, search, transfer, writes
 from .connection import SQLiteConnection
 from .schema import upgrade
 
@@ -130,10 +132,10 @@ class SQLiteBackend:
             want_summary,
         )
 
-    pop_messages = SQLiteConnection.writing(writes.pop)
-    branch_session = SQLiteConnection.writing(writes.branch)
+    pop_messages = SQLiteConnection.writing(removal.pop)
+    branch_session = SQLiteConnection.writing(branching.branch)
     set_state = SQLiteConnection.writing(writes.set_state)
-    delete_session = SQLiteConnection.writing(writes.delete)
+    delete_session = SQLiteConnection.writing(removal.delete)
 
     async def fork_session(
         self,
@@ -147,7 +149,7 @@ class SQLiteBackend:
         expires_at: datetime | None,
     ) -> SessionSummary:
         return await self._db.write(
-            writes.fork, source_id, new_id, target, source_scope, scope, metadata, expires_at
+            branching.fork, source_id, new_id, target, source_scope, scope, metadata, expires_at
         )
 
     async def prune(
@@ -161,7 +163,7 @@ class SQLiteBackend:
     ) -> list[PruneResult]:
         rules = prune_rules(max_sessions, older_than, QmarkParams, expired=expired, scope=scope)
         door = self._db.read if dry_run else self._db.write  # a dry run only reads
-        return await door(writes.prune, rules, dry_run)
+        return await door(removal.prune, rules, dry_run)
 
     # -- reads -------------------------------------------------------------------------------
 

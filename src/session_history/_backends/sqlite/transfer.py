@@ -21,7 +21,9 @@ from ..shared import format_ts, message_rows, now_ts, unchanged, with_entry_ids
 from ..tree import Point, Range, beyond, path, point_at
 from .connection import atomic, snapshot
 from .reads import read_ranges, state_of, summary
-from .writes import _delete_row, _insert_messages, _new_line, insert_session, tree_of
+from .removal import delete_row
+from .rows import tree_of
+from .writes import insert_messages, insert_session, new_line
 
 __all__ = ["export_batch", "export_line", "import_sessions"]
 
@@ -101,7 +103,7 @@ def import_sessions(
                 if unchanged(export_line(conn, pk, head, head_line, count), session):
                     outcomes.append(ImportOutcome(session.session_id, "unchanged", None, []))
                     continue
-                _delete_row(conn, session.session_id)
+                delete_row(conn, session.session_id)
                 outcome = "replaced"
             pk = insert_session(conn, session, bodies, session.updated_at)
             _import_tree(conn, pk, session)
@@ -138,10 +140,10 @@ def _import_tree(conn: sqlite3.Connection, pk: int, session: ExportedSession) ->
         if parent is None and root_line is not None:
             (root,) = conn.execute("SELECT root FROM lines WHERE pk = ?", (root_line,)).fetchone()
         start = parent.seq + 1 if parent is not None else 0
-        line = _new_line(conn, pk, parent.line if parent else None, start, root)
+        line = new_line(conn, pk, parent.line if parent else None, start, root)
         if root_line is None:
             root_line = line
-        _insert_messages(conn, pk, line, start, message_rows(messages))
+        insert_messages(conn, pk, line, start, message_rows(messages))
         for i, message in enumerate(messages):
             places[message.entry_id or ""] = Point(line, start + i)
         tip = Point(line, start + len(messages) - 1)
