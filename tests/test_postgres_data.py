@@ -98,18 +98,18 @@ async def test_prune_deletes_exactly_the_sessions_it_reports(
     """A session created by another writer between prune's choice and its delete shifts "all but
     the newest N": the delete used to run the selection again and remove one more session than
     it reported."""
-    from session_history._backends.postgres import writes
+    from session_history._backends.postgres import removal
 
     for name in ("a", "b"):
         await session_history.create_session(session(name))
     with SyncSessionHistory(session_history_config) as other:
-        real = writes.summaries
+        real = removal.summaries
 
         def meanwhile(texts: Iterator[str]) -> list[SessionSummary]:
             other.create_session(session("c"))  # committed by another connection, right now
             return real(texts)
 
-        monkeypatch.setattr(writes, "summaries", meanwhile)
+        monkeypatch.setattr(removal, "summaries", meanwhile)
         pruned = [s.id for s in await session_history.prune(max_sessions=1)]
     monkeypatch.undo()
     kept = [s.id for s in await session_history.list_sessions()]
@@ -182,18 +182,18 @@ async def test_prune_keeps_a_session_appended_to_after_it_was_chosen(
 ) -> None:
     """An append that another writer commits between prune's choice and its delete made the
     session the newest: it is kept, with the append (an acknowledged write is never lost)."""
-    from session_history._backends.postgres import writes
+    from session_history._backends.postgres import removal
 
     for name in ("a", "b"):
         await session_history.create_session(session(name))
     with SyncSessionHistory(session_history_config) as other:
-        real = writes.summaries
+        real = removal.summaries
 
         def meanwhile(texts: Iterator[str]) -> list[SessionSummary]:
             other.append_messages("a", [text("user", "still here")])  # committed right now
             return real(texts)
 
-        monkeypatch.setattr(writes, "summaries", meanwhile)
+        monkeypatch.setattr(removal, "summaries", meanwhile)
         pruned = await session_history.prune(max_sessions=1)
     monkeypatch.undo()
     assert pruned == []

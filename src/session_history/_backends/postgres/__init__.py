@@ -39,7 +39,7 @@ from ..base import (
     WriteContext,
 )
 from ..shared import DollarParams, list_sql, prune_rules, with_entry_ids
-from . import reads, search, transfer, writes
+from . import branching, reads, removal, search, transfer, writes
 from .connection import PostgresConnection, ident
 from .reads import SUMMARY_JSON
 from .schema import upgrade
@@ -122,12 +122,12 @@ class PostgresBackend:
     async def pop_messages(
         self, session_id: str, n: int, *, context: WriteContext, want_summary: bool
     ) -> PopResult:
-        return await self._db.write(writes.pop, session_id, n, context, want_summary)
+        return await self._db.write(removal.pop, session_id, n, context, want_summary)
 
     async def branch_session(
         self, session_id: str, target: BranchTarget, *, context: WriteContext
     ) -> SessionSummary:
-        return await self._db.write(writes.branch, session_id, target, context)
+        return await self._db.write(branching.branch, session_id, target, context)
 
     async def fork_session(
         self,
@@ -141,7 +141,7 @@ class PostgresBackend:
         expires_at: datetime | None,
     ) -> SessionSummary:
         return await self._db.write(
-            writes.fork, source_id, new_id, target, source_scope, scope, metadata, expires_at
+            branching.fork, source_id, new_id, target, source_scope, scope, metadata, expires_at
         )
 
     async def set_state(
@@ -150,7 +150,7 @@ class PostgresBackend:
         return await self._db.write(writes.set_state, session_id, state, context)
 
     async def delete_session(self, session_id: str, scope: str | None) -> bool:
-        return await self._db.write(writes.delete, session_id, scope)
+        return await self._db.write(removal.delete, session_id, scope)
 
     async def prune(
         self,
@@ -163,7 +163,7 @@ class PostgresBackend:
     ) -> list[PruneResult]:
         rules = prune_rules(max_sessions, older_than, DollarParams, expired=expired, scope=scope)
         door = self._db.read if dry_run else self._db.write  # a dry run only reads
-        return await door(writes.prune, rules, dry_run)
+        return await door(removal.prune, rules, dry_run)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -20,14 +20,8 @@ from ..base import ExportBatch, ImportOutcome
 from ..shared import unchanged, with_entry_ids
 from ..tree import Line, Point, Range, beyond, path, point_at
 from .reads import EXPORT_JSON, STATE_JSON, read_ranges, summary, tree_of
-from .writes import (
-    MessageColumns,
-    SessionRow,
-    delete_row,
-    insert_messages,
-    insert_session,
-    new_line,
-)
+from .removal import delete_row
+from .writes import MessageColumns, SessionRow, insert_messages, insert_session, new_line
 
 if TYPE_CHECKING:
     from .connection import Conn
