@@ -33,9 +33,12 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
 
 __all__ = [
     "Collect",
+    "HeadRow",
     "Line",
     "Point",
     "Range",
@@ -66,6 +69,40 @@ class Point:
 
     line: int
     seq: int
+
+
+Time = TypeVar("Time", str, datetime)
+"""How a backend hands times over: SQLite's fixed-width UTC text, PostgreSQL's datetimes."""
+
+
+@dataclass(frozen=True)  # not slots: a slotted generic dataclass fails when made through HeadRow[T]
+class HeadRow(Generic[Time]):
+    """The columns of a session row that the tree's writes work with, as both backends read
+    them (in this order)."""
+
+    pk: int
+    count: int
+    turns: int
+    tool_calls: int
+    head_line: int | None
+    grow_line: int | None
+    head_entry: str | None
+    revision: int
+    updated_at: Time
+    scope: str | None
+    expires_at: Time | None
+
+    @property
+    def head(self) -> Point | None:
+        return Point(self.head_line, self.count - 1) if self.head_line is not None else None
+
+    def expired(self, now: Time) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def missing_to(self, scope: str | None, now: Time) -> bool:
+        """Whether the session reads as missing to a caller of ``scope``: expired, or another
+        owner's."""
+        return self.expired(now) or (scope is not None and self.scope != scope)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import JsonValue
 
 from ..._errors import InvalidQueryError, SessionExistsError, SessionNotFoundError
-from ..._models import SessionSummary
+from ..._models import SessionSummary, utc_now
 from ..base import BranchTarget, WriteContext
 from ..tree import Point, Range, contains, path, point_at, prefix
 from .reads import summary, tree_of
@@ -148,10 +148,10 @@ async def fork(
     async with conn.transaction():
         # The source's row lock keeps its tips (which reach the fork's point) where they are.
         row = await lock(conn, source_id)
-        if row is None or row.missing_to(source_scope):
+        if row is None or row.missing_to(source_scope, utc_now()):
             raise SessionNotFoundError(source_id, scope=source_scope)
         taken = await lock(conn, new_id)
-        if taken is not None and not taken.expired():
+        if taken is not None and not taken.expired(utc_now()):
             raise SessionExistsError(new_id)
         if taken is not None:
             await delete_row(conn, new_id)

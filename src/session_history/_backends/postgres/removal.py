@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..._codec import MESSAGES, json_array
-from ..._models import message_counts
+from ..._models import message_counts, utc_now
 from ..base import PopResult, PruneResult, WriteContext
 from ..shared import PruneRule, check_revision
 from ..tree import Line, Point, Range, collect, point_at, tail
@@ -170,7 +170,7 @@ async def pop(
     async with conn.transaction():
         # The row lock makes concurrent appends and pops on this session queue.
         row = await lock(conn, session_id)
-        if row is None or row.missing_to(context.scope):
+        if row is None or row.missing_to(context.scope, utc_now()):
             return PopResult([], None)
         check_revision(session_id, context.expected_revision, row.revision)
         if row.count == 0:
@@ -211,7 +211,7 @@ async def delete_row(conn: Conn, session_id: str) -> bool:
 async def delete(conn: Conn, session_id: str, scope: str | None) -> bool:
     async with conn.transaction():
         row = await lock(conn, session_id)
-        if row is None or (scope is not None and row.missing_to(scope)):
+        if row is None or (scope is not None and row.missing_to(scope, utc_now())):
             return False
         await delete_locked(conn, row.pk)
         return True

@@ -6,7 +6,6 @@ tips, an entry's id, whether an append may extend the head's line in place.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ from ..._errors import SessionNotFoundError
 from ..._models import utc_now
 from ..base import WriteContext
 from ..shared import check_revision
-from ..tree import Point, Range, path
+from ..tree import HeadRow, Point, Range, path
 from .reads import tree_of
 
 if TYPE_CHECKING:
@@ -52,32 +51,8 @@ ROW = """
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """The columns of a session row the tree's writes work with."""
-
-    pk: int
-    count: int
-    turns: int
-    tool_calls: int
-    head_line: int | None
-    grow_line: int | None
-    head_entry: str | None
-    revision: int
-    updated_at: datetime
-    scope: str | None
-    expires_at: datetime | None
-
-    @property
-    def head(self) -> Point | None:
-        return Point(self.head_line, self.count - 1) if self.head_line is not None else None
-
-    def expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= utc_now()
-
-    def missing_to(self, scope: str | None) -> bool:
-        """Whether the session reads as missing to a caller of ``scope``."""
-        return self.expired() or (scope is not None and self.scope != scope)
+Row = HeadRow[datetime]
+"""A session row as PostgreSQL gives it (times as datetimes)."""
 
 
 async def lock(conn: Conn, session_id: str) -> Row | None:
@@ -88,7 +63,7 @@ async def lock(conn: Conn, session_id: str) -> Row | None:
 
 async def lock_for_write(conn: Conn, session_id: str, context: WriteContext) -> Row:
     row = await lock(conn, session_id)
-    if row is None or row.missing_to(context.scope):
+    if row is None or row.missing_to(context.scope, utc_now()):
         raise SessionNotFoundError(session_id, scope=context.scope)
     check_revision(session_id, context.expected_revision, row.revision)
     return row

@@ -357,7 +357,7 @@ async def create(
     async with conn.transaction():
         while pk is None:
             found = await lock(conn, row.session_id)
-            if found is not None and not found.expired():
+            if found is not None and not found.expired(utc_now()):
                 raise SessionExistsError(row.session_id)
             if found is not None:
                 await delete_row(conn, row.session_id)  # an expired one, gone for every reader
@@ -380,7 +380,7 @@ async def save(
     async with conn.transaction():
         while True:
             found = await lock(conn, session.session_id)
-            if found is not None and not found.expired():
+            if found is not None and not found.expired(utc_now()):
                 break
             if found is not None:
                 await delete_row(conn, session.session_id)
@@ -493,7 +493,7 @@ async def append(
     async with conn.transaction():
         while True:
             row = await lock(conn, session_id)
-            if row is not None and not row.expired():
+            if row is not None and not row.expired(utc_now()):
                 break
             if create is None:
                 raise SessionNotFoundError(session_id, scope=context.scope)

@@ -172,13 +172,19 @@ def _make_directories(path: Path) -> None:
 
 @functools.cache
 def _empty_database() -> bytes:
-    """The bytes of an empty SQLite database: one page, the header."""
+    """The bytes of an empty SQLite database in WAL mode: one page, the header."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("PRAGMA user_version = 0")  # a write: page 1 exists from here
-        return conn.serialize()
+        data = bytearray(conn.serialize())
     finally:
         conn.close()
+    # The header's file format versions (bytes 18 and 19) say WAL, as PRAGMA journal_mode = WAL
+    # would leave them: the file is in WAL mode from its first open, so no store has to switch
+    # it, which takes the file to itself and, with several stores opening a new path at once,
+    # could wait for the others past the busy timeout.
+    data[18] = data[19] = 2
+    return bytes(data)
 
 
 def _create(path: Path) -> None:

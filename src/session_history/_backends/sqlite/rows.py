@@ -6,7 +6,6 @@ an append may extend the head's line in place.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..._errors import SessionNotFoundError
@@ -16,7 +15,7 @@ from ..shared import (
     format_ts,
     now_ts,
 )
-from ..tree import Line, Point, Range, path
+from ..tree import HeadRow, Line, Point, Range, path
 from .reads import LINES_OF_TREE
 
 __all__ = [
@@ -54,28 +53,8 @@ def ts(value: datetime | None) -> str | None:
     return format_ts(value) if value is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """The columns of a session row the tree's writes work with."""
-
-    pk: int
-    count: int
-    turns: int
-    tool_calls: int
-    head_line: int | None
-    grow_line: int | None
-    head_entry: str | None
-    revision: int
-    updated_at: str
-    scope: str | None
-    expires_at: str | None
-
-    @property
-    def head(self) -> Point | None:
-        return Point(self.head_line, self.count - 1) if self.head_line is not None else None
-
-    def expired(self, now: str) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
+Row = HeadRow[str]
+"""A session row as SQLite gives it (times as text)."""
 
 
 def locate(conn: sqlite3.Connection, session_id: str, scope: str | None = None) -> Row | None:
@@ -84,7 +63,7 @@ def locate(conn: sqlite3.Connection, session_id: str, scope: str | None = None) 
     if found is None:
         return None
     row = Row(*found)
-    if row.expired(now_ts()) or (scope is not None and row.scope != scope):
+    if row.missing_to(scope, now_ts()):
         return None
     return row
 
