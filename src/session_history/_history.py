@@ -24,6 +24,7 @@ from ._backends import Backend, ListQuery, open_backend
 from ._background import wait
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
+from ._ids import check_session_id
 from ._jsonl import export_lines, import_lines
 from ._models import (
     ChatMessage,
@@ -164,6 +165,7 @@ class SessionHistory:
         Raises:
             SessionExistsError: a session with this id is already stored.
         """
+        check_session_id(session.session_id)
         backend = await self._ready()
         summary = await backend.create_session(session, want_summary=self._hooks.wants_saved)
         if summary is not None:
@@ -175,6 +177,7 @@ class SessionHistory:
         When the stored messages are a prefix of ``session.messages`` (an agent loop saving after
         each turn), only the new messages are written.
         """
+        check_session_id(session.session_id)
         backend = await self._ready()
         result = await backend.save_session(session, want_summary=self._hooks.wants_saved)
         if result.summary is not None:
@@ -202,6 +205,7 @@ class SessionHistory:
         Raises:
             SessionNotFoundError: no session with this id is stored, and no ``create``.
         """
+        check_session_id(session_id)
         first = None
         if create is not None:
             if create.session_id != session_id:
@@ -234,6 +238,7 @@ class SessionHistory:
             The removed messages, oldest first: fewer than ``n`` when the session holds fewer,
             ``[]`` when it is empty or missing.
         """
+        check_session_id(session_id)
         if n < 0:
             raise InvalidQueryError(f"n must be 0 or more, not {n}")
         backend = await self._ready()
@@ -246,6 +251,7 @@ class SessionHistory:
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session and its messages; False when there was no such session."""
+        check_session_id(session_id)
         backend = await self._ready()
         deleted = await backend.delete_session(session_id)
         if deleted:
@@ -286,6 +292,7 @@ class SessionHistory:
 
     async def load_session(self, session_id: str) -> Session | None:
         """The session with all its messages in order, or None."""
+        check_session_id(session_id)
         backend = await self._ready()
         return await backend.load_session(session_id)
 
@@ -297,6 +304,7 @@ class SessionHistory:
             last: Only the last this many messages (still oldest first). They are read from
                 the end, so the cost depends on ``last``, not on the session's length.
         """
+        check_session_id(session_id)
         if last is not None and last < 0:
             raise InvalidQueryError(f"last must be 0 or more, not {last}")
         backend = await self._ready()
@@ -320,6 +328,7 @@ class SessionHistory:
             One value per message; None where a message has no such key. ``[]`` when the
             session is missing.
         """
+        check_session_id(session_id)
         if not _KEY.fullmatch(key):
             raise InvalidQueryError(
                 f"metadata key {key!r} is not one load_metadata reads; use letters, digits, "
@@ -334,6 +343,7 @@ class SessionHistory:
 
     async def get_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary (counts, usage, times) without reading its messages, or None."""
+        check_session_id(session_id)
         backend = await self._ready()
         return await backend.get_summary(session_id)
 
