@@ -214,11 +214,13 @@ def test_a_url_without_the_driver_is_one_line_naming_the_extra(
 
     monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg now fails
     config = HistoryConfig(enabled=True, url="postgresql://u:secret@db.invalid/app")
-    with pytest.raises(SessionHistoryError, match=r'pip install "session-history\[postgres\]"'):
+    # Not "pip install session-history[postgres]": the package is not on PyPI.
+    with pytest.raises(SessionHistoryError, match=r'checkout .*pip install -e "\.\[postgres\]"'):
         SyncSessionHistory(config)
     result = CliRunner().invoke(cli, ["--db", "postgresql://u:secret@db.invalid/app", "list"])
     assert result.exit_code == 1
-    assert result.output.count("\n") == 1 and "session-history[postgres]" in result.output
+    assert result.output.count("\n") == 1 and '-e ".[postgres]"' in result.output
+    assert "session-history[postgres]" not in result.output
     assert "secret" not in result.output and "Traceback" not in result.output
 
 
