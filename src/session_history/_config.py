@@ -114,6 +114,13 @@ class HistoryConfig(BaseModel):
     --expired``, and ``enforce_max_sessions``) deletes it."""
     busy_timeout: timedelta = timedelta(seconds=30)
     """How long a write waits for another process's write to finish before failing."""
+    pool_size: int | None = Field(default=None, ge=1, le=1000)
+    """PostgreSQL: the most connections the store opens per event loop (default 10, or the URL's
+    ``?pool_size=``); calls beyond them wait for a free one. When the server refuses one (a
+    role's ``CONNECTION LIMIT``), the store works with those it has."""
+    pool_timeout: timedelta | None = Field(default=None, gt=timedelta(0))
+    """PostgreSQL: how long a call waits for a free connection before failing (default 30 s, or
+    the URL's ``?pool_timeout=`` in seconds)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from ._backends.tree import new_entry_id
 from ._background import wait
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
+from ._ids import check_session_id
 from ._jsonl import export_lines, import_lines
 from ._models import (
     Branch,
@@ -171,7 +172,8 @@ class SessionHistory:
         Raises:
             SessionExistsError: a session with this id is already stored.
         """
-        check.session_data(check.instance("session", session, Session))
+        check_session_id(check.instance("session", session, Session).session_id)
+        check.session_data(session)
         backend = await self._ready()
         session = self._stamped(session)
         summary = await backend.create_session(session, want_summary=self._hooks.wants_saved)
@@ -186,7 +188,8 @@ class SessionHistory:
         their entry ids; only the others are written, and the rest of the stored branch is
         popped (other branches and forks keep theirs).
         """
-        check.session_data(check.instance("session", session, Session))
+        check_session_id(check.instance("session", session, Session).session_id)
+        check.session_data(session)
         backend = await self._ready()
         if self.config.session_ttl is not None:
             session = session.model_copy(update={"expires_at": self._expiry()})
@@ -257,6 +260,7 @@ class SessionHistory:
             SessionNotFoundError: no session with this id is stored, and no ``create``.
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
+        check_session_id(session_id)
         check.messages_data(check.messages(messages))
         check.usage_data(check.instance("usage", usage, Usage, allow_none=True))
         if create is not None:
@@ -323,6 +327,7 @@ class SessionHistory:
         Raises:
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
+        check_session_id(session_id)
         n = check.count("n", n)
         backend = await self._ready()
         if n == 0:
@@ -361,6 +366,7 @@ class SessionHistory:
                 exactly one of the two given.
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
+        check_session_id(session_id)
         target = _target(at, from_entry, required=True)
         backend = await self._ready()
         summary = await backend.branch_session(
@@ -374,6 +380,7 @@ class SessionHistory:
         """The session's branches, oldest update first: each one's ``tip`` entry, ``length``,
         ``updated_at``, and whether it is the ``current`` one. ``[]`` when the session is
         missing."""
+        check_session_id(session_id)
         backend = await self._ready()
         return await backend.list_branches(session_id, _scope(scope)) or []
 
@@ -399,8 +406,8 @@ class SessionHistory:
             SessionExistsError: a session ``new_id`` is stored.
             InvalidQueryError: ``at`` out of range, or ``from_entry`` not in the source.
         """
-        if not check.text("new_id", new_id):
-            raise InvalidQueryError("the fork's id is empty; give it an id of its own")
+        check_session_id(source_id)
+        check_session_id(new_id)
         _scope(scope)
         _scope(source_scope)
         if metadata is not None:
@@ -439,6 +446,7 @@ class SessionHistory:
             SessionNotFoundError: no such session.
             RevisionConflictError: ``expected_revision`` is not the stored revision.
         """
+        check_session_id(session_id)
         _state(state)
         backend = await self._ready()
         return await backend.set_state(
@@ -449,12 +457,14 @@ class SessionHistory:
         self, session_id: str, *, scope: str | None = None
     ) -> dict[str, JsonValue] | None:
         """The session's state (``{}`` when it has none), or None when the session is missing."""
+        check_session_id(session_id)
         backend = await self._ready()
         return await backend.load_state(session_id, _scope(scope))
 
     async def delete_session(self, session_id: str, *, scope: str | None = None) -> bool:
         """Delete a session and its messages; False when there was no such session. Entries a
         fork shares stay stored for the fork."""
+        check_session_id(session_id)
         backend = await self._ready()
         deleted = await backend.delete_session(session_id, _scope(scope))
         if deleted:
@@ -509,6 +519,7 @@ class SessionHistory:
     async def load_session(self, session_id: str, *, scope: str | None = None) -> Session | None:
         """The session with the messages of its current branch in order, and its state; None
         when it is missing (or expired, or of another ``scope`` than the one given)."""
+        check_session_id(session_id)
         backend = await self._ready()
         return await backend.load_session(session_id, _scope(scope))
 
@@ -524,6 +535,7 @@ class SessionHistory:
                 the end, so the cost depends on ``last``, not on the session's length.
             scope: The caller's scope: a session of another scope is missing to it.
         """
+        check_session_id(session_id)
         last = check.count("last", last, allow_none=True)
         backend = await self._ready()
         if last == 0:
@@ -546,6 +558,7 @@ class SessionHistory:
             One value per message; None where a message has no such key. ``[]`` when the
             session is missing.
         """
+        check_session_id(session_id)
         if not _KEY.fullmatch(check.text("key", key)):
             raise InvalidQueryError(
                 f"metadata key {key!r} is not one load_metadata reads; use letters, digits, "
@@ -562,6 +575,7 @@ class SessionHistory:
     ) -> SessionSummary | None:
         """The session's summary (counts of its current branch, usage, times, revision, head)
         without reading its messages, or None."""
+        check_session_id(session_id)
         backend = await self._ready()
         return await backend.get_summary(session_id, _scope(scope))
 

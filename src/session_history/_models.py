@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from ._ids import valid_session_id
+
 __all__ = [
     "MAX_COUNT",
     "Branch",
@@ -249,7 +251,7 @@ class Session(BaseModel):
 
     model_config = ConfigDict(allow_inf_nan=False)  # issue 20
 
-    session_id: str = Field(min_length=1)
+    session_id: Annotated[str, AfterValidator(valid_session_id)] = Field(min_length=1)
     agent_name: str
     model: str
     messages: list[ChatMessage] = Field(default_factory=list)

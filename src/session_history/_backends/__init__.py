@@ -22,5 +22,12 @@ def open_backend(config: HistoryConfig) -> Backend:
     if not config.enabled:
         return DisabledBackend()
     if config.url is not None:
-        return PostgresBackend(config.url, busy_timeout=timeout, read_only=read_only)
+        wait = config.pool_timeout.total_seconds() if config.pool_timeout is not None else None
+        return PostgresBackend(
+            config.url,
+            busy_timeout=timeout,
+            read_only=read_only,
+            pool_size=config.pool_size,
+            pool_timeout=wait,
+        )
     return SQLiteBackend(config.db_path, busy_timeout=timeout, read_only=read_only)

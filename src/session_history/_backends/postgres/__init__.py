@@ -54,8 +54,22 @@ __all__ = ["PostgresBackend"]
 class PostgresBackend:
     """Sessions in a PostgreSQL schema."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 30.0, read_only: bool = False) -> None:
-        self._db = PostgresConnection(url, busy_timeout=busy_timeout, read_only=read_only)
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        read_only: bool = False,
+        pool_size: int | None = None,
+        pool_timeout: float | None = None,
+    ) -> None:
+        self._db = PostgresConnection(
+            url,
+            busy_timeout=busy_timeout,
+            read_only=read_only,
+            pool_size=pool_size,
+            pool_timeout=pool_timeout,
+        )
         self.location = self._db.location
         self.schema = self._db.schema
 

@@ -7,23 +7,32 @@ and so use its pool.
 Every connection of a store starts with ``search_path`` set to the store's schema, so the SQL of
 the other modules names its tables plainly and is the same text for every store.
 
-A connection that breaks (the server restarted, ``pg_terminate_backend``, the network) fails the
-call that was using it with :class:`~session_history.ConnectionLostError` and is discarded exactly
-once; the pool replaces it, so the next call works on a fresh connection.
+A connection that breaks (the server restarted, ``pg_terminate_backend``, the network) is
+discarded exactly once, and the pool replaces it. The call that was using it runs again on
+another connection when that is safe: when nothing of it reached the server (a connection that
+died while idle fails on its first statement, before sending it), or when it only reads.
+Otherwise (a write whose statement was sent) it fails with one
+:class:`~session_history.ConnectionLostError` that says so; the next call works on a fresh
+connection.
+
+The pool's size and how long a call waits for a free connection come from the config
+(``pool_size``, ``pool_timeout``) or the URL (``?pool_size=4&pool_timeout=30``, taken out of the
+URL before the driver sees it, as ``schema`` is); see :mod:`.pools` for how calls share it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._background import elsewhere
 from ..._errors import ConnectionLostError, DatabaseError, InvalidQueryError, SessionHistoryError
 from ..._urls import redact_url, scrub, split_schema, url_problem
 from ..shared import read_only_refusal, store_closed
-from .pools import LoopPool, closed
+from .pools import LoopPool, closed, queries_sent, unread
 
 if TYPE_CHECKING:
     from .pools import Conn
@@ -33,6 +42,20 @@ __all__ = ["Conn", "PostgresConnection", "driver", "drop_schema", "ident"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
+POOL_SIZE = 10
+"""Connections per event loop when neither the config nor the URL says ``pool_size``."""
+MAX_POOL_SIZE = 1000
+"""The largest ``pool_size`` (asyncpg makes a slot object per connection up front)."""
+POOL_TIMEOUT = 30.0
+"""Seconds a call waits for a free connection when neither says ``pool_timeout``."""
+NAME_BYTES = 63
+"""The longest PostgreSQL name, in bytes (NAMEDATALEN - 1): the server cuts longer ones short."""
+
+INSTALL = (
+    'install it from a checkout of session-history with: pip install -e ".[postgres]" '
+    "(or pip install asyncpg)"
+)
+
 
 def driver() -> object:
     """The asyncpg module, or a clear error naming the extra that installs it."""
@@ -40,8 +63,7 @@ def driver() -> object:
         import asyncpg
     except ModuleNotFoundError:
         raise DatabaseError(
-            "a postgresql:// database needs the asyncpg driver, which is not installed; "
-            'install it with: pip install "session-history[postgres]"'
+            f"a postgresql:// database needs the asyncpg driver, which is not installed; {INSTALL}"
         ) from None
     return asyncpg
 
@@ -54,13 +76,30 @@ def ident(name: str) -> str:
 class PostgresConnection:
     """The pools of one store (one per event loop, see :mod:`.pools`) and the door to them."""
 
-    def __init__(self, url: str, *, busy_timeout: float, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float,
+        read_only: bool = False,
+        pool_size: int | None = None,
+        pool_timeout: float | None = None,
+    ) -> None:
         self.location = redact_url(url)
+        self._url = url  # only to take its secrets out of the driver's messages
         problem = url_problem(url)
         if problem is not None:
             raise self._unusable(problem)
-        self.dsn, self.schema = split_schema(url)
-        self._url = url  # only to take its secrets out of the driver's messages
+        dsn, self.schema = split_schema(url)
+        problem = _schema_problem(self.schema)
+        if problem is not None:
+            raise DatabaseError(f"{self.location}: {problem}.", path=self.location)
+        self.dsn, given_size, given_timeout = _take_pool_settings(dsn)
+        # The config's own values win over the URL's, as asyncpg's arguments win over its DSN.
+        self.pool_size = pool_size or int(self._setting("pool_size", given_size, POOL_SIZE))
+        self.pool_timeout = pool_timeout or self._setting(
+            "pool_timeout", given_timeout, POOL_TIMEOUT
+        )
         self.read_only = read_only
         self.host = _host(self.dsn)
         self.timeout = busy_timeout
@@ -123,16 +162,37 @@ class PostgresConnection:
         making.set_result(pool)
         return pool
 
+    def _setting(self, name: str, given: str | None, default: float) -> float:
+        """A pool setting from the URL (a positive number; ``pool_size`` a whole one)."""
+        if given is None:
+            return default
+        try:
+            value = int(given) if name == "pool_size" else float(given)
+        except ValueError:
+            value = 0
+        if not 0 < value <= (MAX_POOL_SIZE if name == "pool_size" else sys.float_info.max):
+            kind = (
+                f"a whole number from 1 to {MAX_POOL_SIZE}"
+                if name == "pool_size"
+                else "a number of seconds above 0"
+            )
+            raise self._unusable(f"{name} must be {kind}, not {given!r}")
+        return value
+
     async def _connect(
         self, loop: asyncio.AbstractEventLoop, upgrade: Callable[[Conn], Awaitable[None]] | None
     ) -> LoopPool:
         import asyncpg
 
         try:
+            # min_size=0: connections are opened when calls need them, by the calls (which
+            # wait for a free one when the server refuses more); asyncpg's own upkeep of a
+            # minimum would reconnect in a task of its own after every loss, racing the calls
+            # for the server's slots and left pending when a loop ends.
             pool = await asyncpg.create_pool(
                 self.dsn,
-                min_size=1,
-                max_size=10,
+                min_size=0,
+                max_size=int(self.pool_size),
                 command_timeout=self.timeout,
                 server_settings={
                     "timezone": "UTC",
@@ -154,16 +214,50 @@ class PostgresConnection:
                 "password and database are right",
                 path=self.location,
             ) from None
+        loop_pool = LoopPool(pool, loop, size=int(self.pool_size), timeout=self.pool_timeout)
         try:
             if upgrade is not None:
-                async with pool.acquire() as conn:
+                conn = await self._take(loop_pool)
+                reusable = False
+                try:
                     await upgrade(conn)
-            loop_pool = LoopPool(pool, loop)
+                    reusable = True
+                except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+                    raise self._lost(exc, True) from exc
+                except asyncpg.PostgresError as exc:  # what migrate does not wrap: its reads
+                    raise (self._lost if _is_lost(exc) else self._refused)(exc, True) from exc
+                finally:
+                    await loop_pool.give_back(conn, reusable=reusable, broken=not reusable)
             await loop_pool.watch_loop()
         except BaseException:
-            await pool.close()
+            await loop_pool.close()
             raise
         return loop_pool
+
+    async def _take(self, pool: LoopPool) -> Conn:
+        """A connection of ``pool``, or the error that says why there is none."""
+        import asyncpg
+
+        try:
+            return await pool.take()
+        except BaseException as exc:
+            pool.untake()
+            if isinstance(exc, TimeoutError):
+                raise self._no_free_connection(pool) from None
+            if isinstance(exc, ValueError | TypeError | asyncpg.ClientConfigurationError):
+                # What the driver refuses in the URL itself (a parameter's value, say), beyond
+                # what url_problem catches: not a lost connection, and no use trying again.
+                raise self._unusable(scrub(str(exc), self._url)) from None
+            if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+                # Never the exception's own text alone: some drivers echo the DSN, password
+                # included.
+                raise ConnectionLostError(
+                    f"cannot connect to PostgreSQL at {self.host} ({type(exc).__name__}: "
+                    f"{scrub(str(exc), self._url)}); check that the server runs and the URL's "
+                    "user, password and database are right",
+                    path=self.location,
+                ) from None
+            raise
 
     async def read(
         self,
@@ -201,46 +295,57 @@ class PostgresConnection:
         import asyncpg
 
         pool = await self._loop_pool()
-        if pool.closing:  # close() began before this call: it must not wait for it
-            raise store_closed(self.location)
-        try:
-            conn = await pool.take()
-        except BaseException as exc:
-            pool.untake()
-            if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
-                raise self._lost(exc, writing) from exc
-            raise
-        reusable = broken = False
-        try:
-            result = await fn(conn, *args, **kwargs)
-            reusable = True
-            return result
-        except SessionHistoryError:
-            reusable = True
-            raise
-        except TimeoutError as exc:  # before OSError, of which it is a kind
-            broken = True
-            raise self._timed_out(writing) from exc
-        except asyncpg.PostgresError as exc:
-            if isinstance(exc.__cause__, UnicodeEncodeError):
-                # Text with lone surrogates (bytes decoded with surrogateescape) has no UTF-8
-                # form: the driver refused it before sending, so the connection is as it was.
+        # A dead connection found before anything was sent is one more try; so is any lost
+        # connection of a read. One try per connection the pool can hold, and one more, walks
+        # past every connection a server restart left dead in the pool.
+        for attempt in range(pool.size + 2):
+            if pool.closing:  # close() began before this call: it must not wait for it
+                raise store_closed(self.location)
+            conn = await self._take(pool)
+            if unread(conn):
+                # The server ended it while idle, and said so: let the driver read that (one
+                # turn of the loop), so the call does not send its statement into a dead
+                # connection, where a write could not be tried again.
+                await asyncio.sleep(0)
+            sent, dead = queries_sent(conn), closed(conn)
+            reusable = broken = False
+            try:
+                if dead:
+                    raise asyncpg.InterfaceError("connection is closed")  # nothing sent: retry
+                result = await fn(conn, *args, **kwargs)
                 reusable = True
-                raise InvalidQueryError(
-                    f"a value given for {self.location} is not valid Unicode text "
-                    f"({exc.__cause__.reason}); nothing was {'written' if writing else 'read'}. "
-                    "Pass text decoded from UTF-8."
-                ) from exc
-            if _is_lost(exc):
+                return result
+            except SessionHistoryError:
+                reusable = True
+                raise
+            except TimeoutError as exc:  # before OSError, of which it is a kind
                 broken = True
-                raise self._lost(exc, writing) from exc
-            reusable = True  # a refused statement leaves the connection as it was
-            raise self._refused(exc, writing) from exc
-        except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
-            broken = True
-            raise self._lost(exc, writing) from exc
-        finally:
-            await pool.give_back(conn, reusable=reusable and not closed(conn), broken=broken)
+                raise self._timed_out(writing) from exc
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc.__cause__, UnicodeEncodeError):
+                    # Text with lone surrogates (bytes decoded with surrogateescape) has no
+                    # UTF-8 form: the driver refused it before sending, so the connection is as
+                    # it was.
+                    reusable = True
+                    raise InvalidQueryError(
+                        f"a value given for {self.location} is not valid Unicode text "
+                        f"({exc.__cause__.reason}); nothing was "
+                        f"{'written' if writing else 'read'}. Pass text decoded from UTF-8."
+                    ) from exc
+                if not _is_lost(exc):
+                    reusable = True  # a refused statement leaves the connection as it was
+                    raise self._refused(exc, writing) from exc
+                broken = True
+                lost: BaseException = exc
+            except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+                broken = True
+                lost = exc
+            finally:
+                untouched = dead or (sent is not None and queries_sent(conn) == sent)
+                await pool.give_back(conn, reusable=reusable and not closed(conn), broken=broken)
+            if not (untouched or not writing) or attempt == pool.size + 1:
+                raise self._lost(lost, writing) from lost
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _unusable(self, problem: str) -> DatabaseError:
         return DatabaseError(
@@ -250,10 +355,35 @@ class PostgresConnection:
         )
 
     def _lost(self, exc: BaseException, writing: bool) -> ConnectionLostError:
-        what = "a write in this call happened whole or not at all; " if writing else ""
+        what = (
+            "its write was stored whole or not at all (the server may have committed it just "
+            "before)"
+            if writing
+            else "nothing was changed"
+        )
         return ConnectionLostError(
-            f"the connection to PostgreSQL at {self.host} was lost ({type(exc).__name__}: "
-            f"{scrub(str(exc), self._url)}); {what}try again: the next call opens a new connection",
+            f"the connection to PostgreSQL at {self.host} was lost during this call "
+            f"({scrub(_why_lost(exc), self._url)}); {what}. The call can be retried: the next "
+            "one opens a new connection.",
+            path=self.location,
+        )
+
+    def _no_free_connection(self, pool: LoopPool) -> DatabaseError:
+        if pool.refusal is not None:
+            refusal = scrub(pool.refusal, self._url)
+            why = (
+                f"the server refuses more connections than the {pool.connections} this store "
+                f"has ({refusal}), and they stayed in use"
+                if pool.connections
+                else f"the server refuses every new connection ({refusal}): others hold its slots"
+            )
+            fix = "raise pool_timeout, or the server's limit"
+        else:
+            why = f"all {pool.size} of the pool's connections stayed in use"
+            fix = "raise pool_size or pool_timeout (HistoryConfig, or ?pool_size=&pool_timeout=)"
+        return DatabaseError(
+            f"no connection to PostgreSQL at {self.host} became free within the pool timeout "
+            f"({self.pool_timeout:g} s): {why}; nothing was done. Try again, or {fix}.",
             path=self.location,
         )
 
@@ -284,6 +414,51 @@ def _is_lost(exc: BaseException) -> bool:
         | asyncpg.exceptions.ConnectionDoesNotExistError
         | asyncpg.exceptions.PostgresConnectionError,
     )
+
+
+def _why_lost(exc: BaseException) -> str:
+    """What ended a connection, in words: the server's own, when it said why (shutdown,
+    ``pg_terminate_backend``); never the driver's internal state."""
+    import asyncpg
+
+    for cause in (exc, exc.__cause__):
+        if isinstance(cause, asyncpg.PostgresError) and not isinstance(
+            cause, asyncpg.exceptions.ConnectionDoesNotExistError
+        ):
+            return f"the server ended it: {cause.args[0] if cause.args else type(cause).__name__}"
+    if isinstance(exc, OSError) and not isinstance(exc, asyncpg.PostgresError):
+        return f"a network error: {exc.strerror or exc}"
+    return "the server or the network closed it"
+
+
+def _schema_problem(schema: str) -> str | None:
+    """What PostgreSQL would do wrong with ``schema`` as a schema name, or None."""
+    if not schema:
+        return (
+            "the schema parameter is empty; name a schema (?schema=NAME) or leave the parameter "
+            "out for the default, 'session_history'"
+        )
+    if "\x00" in schema:
+        return "the schema name contains the NUL character (U+0000), which no PostgreSQL name holds"
+    size = len(schema.encode("utf-8", "surrogatepass"))
+    if size > NAME_BYTES:
+        return (
+            f"the schema name is {size} bytes long and PostgreSQL keeps only the first "
+            f"{NAME_BYTES} bytes of a name (it would quietly use another schema); choose a name "
+            f"of at most {NAME_BYTES} bytes"
+        )
+    return None
+
+
+def _take_pool_settings(dsn: str) -> tuple[str, str | None, str | None]:
+    """``(dsn, pool_size, pool_timeout)``: our own pool parameters taken out of the URL, since
+    the driver would send them to the server as settings."""
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    found = {key: value for key, value in query if key in ("pool_size", "pool_timeout")}
+    rest = [(key, value) for key, value in query if key not in found]
+    rest_dsn = urlunsplit(parts._replace(query=urlencode(rest)))
+    return rest_dsn, found.get("pool_size"), found.get("pool_timeout")
 
 
 def _host(dsn: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..._errors import NotADatabaseError
 from ..._migrations import Migration, Migrations
 from ..._search import search_key
 from ..shared import migrate
@@ -315,6 +316,85 @@ async def m004_tree(step: Step) -> None:
     )
 
 
+# What m001 creates in the schema (tables, their sequences, indexes and constraints), besides
+# ``migrations``: a schema holding one of these without our record of migrations is another
+# program's, and m001 would fail on it, or worse, write into it.
+OWN_NAMES = [
+    "sessions",
+    "sessions_pk_seq",
+    "sessions_pkey",
+    "sessions_session_id_key",
+    "sessions_by_updated",
+    "sessions_by_agent",
+    "messages",
+    "messages_id_seq",
+    "messages_pkey",
+    "messages_session_pk_seq_key",
+    "messages_search",
+]
+
+KINDS = {
+    "r": "a table",
+    "p": "a table",
+    "v": "a view",
+    "m": "a view",
+    "i": "an index",
+    "S": "a sequence",
+}
+
+FOUND = """
+    SELECT c.relname, c.relkind::text AS relkind
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = ANY($2::text[])
+    ORDER BY c.relname
+"""
+MIGRATION_COLUMNS = """
+    SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+    FROM pg_attribute
+    WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
+"""
+
+
+async def _applied(conn: Conn, schema: str, quoted: str, location: str) -> set[str]:
+    """The migrations recorded in ``schema``; refuses a schema that holds another program's
+    tables under our names. Only reads, so another program's data is untouched."""
+    found = {r["relname"]: r["relkind"] for r in await conn.fetch(FOUND, schema, ["migrations"])}
+    if "migrations" not in found:
+        theirs = [
+            f"{KINDS.get(r['relkind'], 'a relation')} {r['relname']!r}"
+            for r in await conn.fetch(FOUND, schema, OWN_NAMES)
+        ]
+        if theirs:
+            shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+            raise _foreign(location, schema, f"{shown}, and no record of our migrations")
+        return set()
+    columns = await conn.fetchval(MIGRATION_COLUMNS, f"{quoted}.migrations")
+    if found["migrations"] not in ("r", "p") or columns != (
+        "name text, applied_at timestamp with time zone"
+    ):
+        raise _foreign(location, schema, f"a 'migrations' table that is not ours ({columns})")
+    applied = {r["name"] for r in await conn.fetch(f"SELECT name FROM {quoted}.migrations")}
+    if migrations.names[0] not in applied:
+        # Every schema of ours records its first step with the table itself (one transaction).
+        shown = ", ".join(sorted(applied)[:3]) + (", ..." if len(applied) > 3 else "")
+        raise _foreign(
+            location,
+            schema,
+            f"a 'migrations' table without session-history's first step, {migrations.names[0]} "
+            f"({'recording: ' + shown if applied else 'empty'})",
+        )
+    return applied
+
+
+def _foreign(location: str, schema: str, what: str) -> NotADatabaseError:
+    return NotADatabaseError(
+        f"{location}: the PostgreSQL schema {schema!r} belongs to another program (it holds "
+        f"{what}); nothing was changed. Give session-history a schema of its own with "
+        "?schema=NAME.",
+        path=location,
+    )
+
+
 async def upgrade(
     conn: Conn, schema: str, quoted: str, location: str, *, read_only: bool = False
 ) -> None:
@@ -322,12 +402,7 @@ async def upgrade(
     read-only, refusing one that is not up to date, and creating nothing)."""
     import asyncpg
 
-    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{quoted}.migrations")
-    applied = (
-        {r["name"] for r in await conn.fetch(f"SELECT name FROM {quoted}.migrations")}
-        if exists
-        else set()
-    )
+    applied = await _applied(conn, schema, quoted, location)
 
     async def apply(step: Migration[Step, Awaitable[None]]) -> None:
         async with conn.transaction():
@@ -335,7 +410,11 @@ async def upgrade(
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", f"session_history:{schema}"
             )
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            # Only when missing: CREATE SCHEMA IF NOT EXISTS asks for the right to create
+            # schemas even when there is nothing to create, which a role given a schema of its
+            # own (and no more) lacks.
+            if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
             await conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {quoted}.migrations "
                 "(name text PRIMARY KEY, applied_at timestamptz NOT NULL)"

@@ -59,25 +59,27 @@ __all__ = [
 # line's are taken first, so the row names its head and the line its root in one statement.
 INSERT_SESSION = """
     WITH ids AS (
-        SELECT nextval('sessions_pk_seq') AS pk,
-            CASE WHEN cardinality($14::text[]) > 0 THEN nextval('lines_pk_seq') END AS line
+        SELECT nextval('sessions_pk_seq') AS pk, nextval('lines_pk_seq') AS line
     ), new AS (
         INSERT INTO sessions (pk, session_id, agent_name, model, started_at, updated_at,
             ended_at, message_count, turn_count, tool_call_count, usage, metadata, scope,
             expires_at, head_line, grow_line, head_entry)
         SELECT ids.pk, $1, $2, $3, coalesce($4, clock_timestamp()),
             coalesce($5, clock_timestamp()), $6, cardinality($14::text[]), $7, $8, $9::json,
-            $10::json, $11, $12, ids.line, ids.line, ($18::text[])[cardinality($18::text[])]
+            $10::json, $11, $12, CASE WHEN cardinality($14::text[]) > 0 THEN ids.line END,
+            ids.line, ($18::text[])[cardinality($18::text[])]
         FROM ids
         ON CONFLICT (session_id) DO NOTHING
-        RETURNING pk, head_line
+        RETURNING pk, grow_line
     ), line AS (
+        -- A session has its first line from the start, empty or not: its first append then
+        -- extends it in place, the one-statement append, as every later one.
         INSERT INTO lines (pk, session_pk, root, parent_line, start)
-        SELECT head_line, pk, head_line, NULL, 0 FROM new WHERE head_line IS NOT NULL
+        SELECT grow_line, pk, grow_line, NULL, 0 FROM new
     ), messages AS (
         INSERT INTO messages (session_pk, line_pk, seq, entry_id, role, body, search_text,
             search_key)
-        SELECT new.pk, new.head_line, m.ord - 1, m.entry_id, m.role, m.body, m.search_text,
+        SELECT new.pk, new.grow_line, m.ord - 1, m.entry_id, m.role, m.body, m.search_text,
             m.search_key
         FROM new, unnest($14::text[], $15::json[], $16::text[], $17::text[], $18::text[])
             WITH ORDINALITY AS m(role, body, search_text, search_key, entry_id, ord)
@@ -110,7 +112,7 @@ APPEND = """
             turn_count = turn_count + $7, tool_call_count = tool_call_count + $8,
             updated_at = greatest(updated_at, clock_timestamp()),
             usage = CASE WHEN $9::json IS NULL THEN usage ELSE add_usage(usage, $9::json) END,
-            revision = revision + 1,
+            revision = revision + 1, head_line = grow_line,
             head_entry = coalesce(($5::text[])[cardinality($5::text[])], head_entry),
             expires_at = coalesce($10, expires_at)
         WHERE session_id = $6 AND grow_line IS NOT NULL AND ($11::int IS NULL OR revision = $11)

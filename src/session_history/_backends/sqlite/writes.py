@@ -68,7 +68,7 @@ APPEND = """
     UPDATE sessions SET message_count = message_count + ?1, turn_count = turn_count + ?2,
         tool_call_count = tool_call_count + ?3, updated_at = max(updated_at, ?4),
         usage = CASE WHEN ?5 IS NULL THEN usage ELSE add_usage(usage, ?5) END,
-        revision = revision + 1, head_entry = coalesce(?7, head_entry),
+        revision = revision + 1, head_line = grow_line, head_entry = coalesce(?7, head_entry),
         expires_at = coalesce(?8, expires_at)
     WHERE session_id = ?6 AND grow_line IS NOT NULL AND (?9 IS NULL OR revision = ?9)
         AND (expires_at IS NULL OR expires_at > ?4) AND (?10 IS NULL OR scope = ?10)
@@ -202,13 +202,15 @@ def insert_session(
     cursor = conn.execute(INSERT_SESSION, (session.session_id, *columns))
     pk = cursor.lastrowid
     assert pk is not None
+    # A session has its first line from the start, empty or not: its first append then extends
+    # it in place (the two-statement append), as every later one.
+    line = new_line(conn, pk, None, 0, None)
     if session.messages:
-        line = new_line(conn, pk, None, 0, None)
         insert_messages(conn, pk, line, 0, rows)
-        conn.execute(
-            "UPDATE sessions SET head_line = ?1, grow_line = ?1, head_entry = ?2 WHERE pk = ?3",
-            (line, _last_id(rows), pk),
-        )
+    conn.execute(
+        "UPDATE sessions SET head_line = ?1, grow_line = ?2, head_entry = ?3 WHERE pk = ?4",
+        (line if session.messages else None, line, _last_id(rows), pk),
+    )
     if session.state:
         _write_state(conn, pk, session.state)
     return pk
