@@ -23,6 +23,8 @@ them), else through the serde: ``{"json": value}`` or ``{"t": type, "b": base64}
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -89,8 +91,9 @@ def encode_any(serde: SerializerProtocol, value: Any) -> dict[str, JsonValue]:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return encode(serde, value)
-    if json.loads(text) == value and _same_types(json.loads(text), value):
-        return {"json": value}
+    copy = json.loads(text)  # a copy: LangGraph goes on changing the dicts it put
+    if copy == value and _same_types(copy, value):
+        return {"json": copy}
     return encode(serde, value)
 
 
@@ -105,7 +108,9 @@ def _same_types(a: Any, b: Any) -> bool:
 
 
 def decode_any(serde: SerializerProtocol, stored: Mapping[str, Any]) -> Any:
-    return stored["json"] if "json" in stored else decode(serde, stored)
+    """The value ``encode_any`` stored: a copy, since a loaded checkpoint is changed by the run
+    that loads it, and the stored value is cached."""
+    return copy.deepcopy(stored["json"]) if "json" in stored else decode(serde, stored)
 
 
 def is_layout(blob: Mapping[str, Any]) -> bool:
@@ -149,7 +154,7 @@ class ThreadState:
     def apply(self, changes: Mapping[str, Any]) -> None:
         """Take in keys as a write sets them (None removes one)."""
         for key, value in changes.items():
-            parts = json.loads(key[len(PREFIX) :])
+            parts = _parts(key)
             kind = parts[0]
             if value is None:
                 self.keys.discard(key)
@@ -200,6 +205,14 @@ class ThreadState:
             if blob[0] in spaces and blob not in used:
                 changes[blob_key(*blob)] = None
         return changes
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parts(key: str) -> list[Any]:
+    """A key's parts: a thread's state is parsed again whenever another writer moved it, and
+    most of its keys were seen before."""
+    parts: list[Any] = json.loads(key[len(PREFIX) :])
+    return parts
 
 
 def _put(table: dict[Any, Any], key: Any, value: Any) -> None:

@@ -18,10 +18,13 @@ unique), which also lets a ``put`` recognise the messages of its parent by ident
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import random
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -35,6 +38,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    copy_checkpoint,
     get_checkpoint_id,
     get_checkpoint_metadata,
 )
@@ -106,6 +110,9 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
         self.agent_name = agent_name
         self.model = model
         self._lock = threading.Lock()
+        self._writing: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
         self._states: dict[str, tuple[int, ts.ThreadState]] = {}
         self._layouts: OrderedDict[tuple[str, str], list[tuple[str, BaseMessage]]] = OrderedDict()
 
@@ -196,6 +203,16 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
             self._states[thread_id] = (summary.revision, state)
         return summary, state
 
+    def _writer(self, thread_id: str) -> asyncio.Lock:
+        """One write at a time to a thread from this saver, per event loop: LangGraph stores a
+        task's writes while it puts the next checkpoint, and two writes of one saver would only
+        make each other retry. (A lock per loop: an asyncio lock belongs to one loop; writes from
+        two loops, or two savers, are kept apart by the session's revision.)"""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            locks = self._writing.setdefault(loop, {})
+            return locks.setdefault(thread_id, asyncio.Lock())
+
     def _forget(self, thread_id: str) -> None:
         with self._lock:
             self._states.pop(thread_id, None)
@@ -239,9 +256,19 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
         """Store a checkpoint after ``config``'s: its new messages as entries of the thread's
         session, the rest as state keys, in one transaction."""
         thread_id, ns = _thread(config), _ns(config)
+        # LangGraph goes on with the run while a put is under way, changing the dicts it put:
+        # take them as they are now, before the first wait.
+        checkpoint = copy_checkpoint(checkpoint)
+        checkpoint["channel_values"] = {
+            k: list(v) if isinstance(v, list) else v
+            for k, v in checkpoint["channel_values"].items()
+        }
+        metadata = copy.deepcopy(metadata)
+        new_versions = dict(new_versions)
         for attempt in range(_RETRIES):
             try:
-                await self._put(config, checkpoint, metadata, new_versions)
+                async with self._writer(thread_id):
+                    await self._put(config, checkpoint, metadata, new_versions)
                 break
             except RevisionConflictError:
                 if attempt == _RETRIES - 1:
@@ -387,14 +414,28 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
         and index, is kept as it is)."""
         thread_id, ns = _thread(config), _ns(config)
         checkpoint_id = str(config["configurable"]["checkpoint_id"])
+        encoded = {  # now, before the first wait (the run goes on meanwhile)
+            WRITES_IDX_MAP.get(channel, idx): [channel, ts.encode(self.serde, value), task_path]
+            for idx, (channel, value) in enumerate(writes)
+        }
+        async with self._writer(thread_id):
+            await self._put_writes(thread_id, ns, checkpoint_id, task_id, encoded)
+
+    async def _put_writes(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        encoded: dict[int, list[Any]],
+    ) -> None:
         _, state = await self._read(thread_id)
         changes: dict[str, Any] = {}
-        for idx, (channel, value) in enumerate(writes):
-            index = WRITES_IDX_MAP.get(channel, idx)
+        for index, write in encoded.items():
             key = ts.write_key(ns, checkpoint_id, task_id, index)
             if index >= 0 and state is not None and key in state.keys:
                 continue
-            changes[key] = [channel, ts.encode(self.serde, value), task_path]
+            changes[key] = write
         if not changes:
             return
         with self._lock:
@@ -467,6 +508,10 @@ class SessionCheckpointer(BaseCheckpointSaver[str]):
 
     async def _drop(self, thread_id: str, choose: Any) -> None:
         """Remove the checkpoints ``choose(state)`` names from a thread, in one transaction."""
+        async with self._writer(thread_id):
+            await self._drop_now(thread_id, choose)
+
+    async def _drop_now(self, thread_id: str, choose: Any) -> None:
         for _ in range(_RETRIES):
             summary, state = await self._read(thread_id)
             if state is None or summary is None:
