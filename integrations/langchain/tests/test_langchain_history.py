@@ -323,6 +323,7 @@ def test_the_package_exports() -> None:
     assert pkg.__all__ == [
         "LANGCHAIN_KEY",
         "SessionChatMessageHistory",
+        "SessionCheckpointer",
         "SessionHistoryMiddleware",
         "close_shared_stores",
         "from_chat_message",

@@ -20,6 +20,7 @@ from . import backends, factories
 from .assertions import assert_transcript
 from .budget import assert_usage
 from .builders import SessionFactory
+from .doors_langgraph import langgraph_checkpointer, langgraph_checkpointer_fixture
 from .fixtures import (
     langchain_chat_history,
     session_factory,
@@ -51,6 +52,8 @@ __all__ = [
     "assert_usage",
     "factories",
     "langchain_chat_history",
+    "langgraph_checkpointer",
+    "langgraph_checkpointer_fixture",
     "normalized_transcript",
     "replay_model",
     "session_factory",

@@ -69,6 +69,10 @@ def _database(scope: Scope, name: str, args: dict[str, object]) -> Iterator[Path
     assert isinstance(request, pytest.FixtureRequest) and isinstance(template, Path)
     if scope == "function":
         backend, directory = args["session_history_backend"], args["tmp_path"]
+        if name != "session_history_db":  # another store of the same test: a file of its own
+            assert isinstance(directory, Path)
+            directory = directory / name
+            directory.mkdir(mode=0o700)
     else:
         factory = args["tmp_path_factory"]
         assert isinstance(factory, pytest.TempPathFactory)

@@ -1,7 +1,8 @@
 """LangChain on session-history: a lossless chat message history and an agent recorder.
 
-``SessionChatMessageHistory`` needs only langchain-core. ``SessionHistoryMiddleware`` needs the
-``agents`` extra (``langchain>=1``) and is imported on first use.
+``SessionChatMessageHistory`` needs only langchain-core. ``SessionHistoryMiddleware`` and the
+LangGraph checkpointer ``SessionCheckpointer`` need the ``agents`` extra (``langchain>=1``, which
+brings LangGraph) and are imported on first use.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from .convert import LANGCHAIN_KEY, from_chat_message, to_chat_message
 from .history import SessionChatMessageHistory
 
 if TYPE_CHECKING:
+    from .checkpointer import SessionCheckpointer
     from .middleware import SessionHistoryMiddleware
 
 __all__ = [
     "LANGCHAIN_KEY",
     "SessionChatMessageHistory",
+    "SessionCheckpointer",
     "SessionHistoryMiddleware",
     "close_shared_stores",
     "from_chat_message",
@@ -30,4 +33,8 @@ def __getattr__(name: str) -> Any:
         from .middleware import SessionHistoryMiddleware
 
         return SessionHistoryMiddleware
+    if name == "SessionCheckpointer":
+        from .checkpointer import SessionCheckpointer
+
+        return SessionCheckpointer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
