@@ -3,6 +3,7 @@ database (its own connection, as another process would have)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,7 +17,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 from pydantic_ai_session_history import HistoryConversationStore
@@ -42,9 +43,20 @@ def reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[TextPart(f"You said: {text}")], usage=usage)
 
 
+async def stream_reply(
+    messages: list[ModelMessage], info: AgentInfo
+) -> AsyncIterator[str | DeltaToolCalls]:
+    """``reply``, streamed (as the UI adapters run the agent)."""
+    for index, part in enumerate(reply(messages, info).parts):
+        if isinstance(part, TextPart):
+            yield part.content
+        elif isinstance(part, ToolCallPart):
+            yield {index: DeltaToolCall(name=part.tool_name, json_args=json.dumps(part.args))}
+
+
 def weather_agent() -> Agent[None, str | DeferredToolRequests]:
     agent: Agent[None, str | DeferredToolRequests] = Agent(
-        FunctionModel(reply),
+        FunctionModel(reply, stream_function=stream_reply),
         instructions="Be terse.",
         output_type=[str, DeferredToolRequests],
         name="weather",
