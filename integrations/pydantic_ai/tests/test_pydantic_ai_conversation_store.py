@@ -397,7 +397,7 @@ async def test_a_conversation_is_an_ordinary_session(
     assert summary is not None
     assert (summary.agent_name, summary.model, summary.scope) == (
         "pydantic-ai",
-        "function:reply:",
+        "function:reply:stream_reply",
         "alice",
     )
     assert summary.usage is not None and summary.usage.input_tokens > 0
