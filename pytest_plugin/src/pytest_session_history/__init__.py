@@ -16,11 +16,12 @@ import pytest
 
 from session_history.testing import describe_database
 
-from . import backends, factories
+from . import backends, doors_pydantic_ai, factories
 from .assertions import assert_transcript
 from .budget import assert_usage
 from .builders import SessionFactory
 from .doors_langgraph import langgraph_checkpointer, langgraph_checkpointer_fixture
+from .doors_pydantic_ai import conversation_store_fixture, pydantic_ai_history_fixture
 from .fixtures import (
     langchain_chat_history,
     session_factory,
@@ -50,11 +51,14 @@ __all__ = [
     "assert_tool_calls",
     "assert_transcript",
     "assert_usage",
+    "conversation_store_fixture",
+    "doors_pydantic_ai",
     "factories",
     "langchain_chat_history",
     "langgraph_checkpointer",
     "langgraph_checkpointer_fixture",
     "normalized_transcript",
+    "pydantic_ai_history_fixture",
     "replay_model",
     "session_factory",
     "session_history",

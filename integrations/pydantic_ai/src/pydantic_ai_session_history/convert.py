@@ -51,7 +51,13 @@ from session_history import ChatMessage, InvalidQueryError, Role
 
 from .readable import read_request, read_response
 
-__all__ = ["PYDANTIC_AI_KEY", "from_chat_messages", "from_metadata", "to_chat_messages"]
+__all__ = [
+    "PYDANTIC_AI_KEY",
+    "from_chat_messages",
+    "from_metadata",
+    "read_entries",
+    "to_chat_messages",
+]
 
 PYDANTIC_AI_KEY = "pydantic_ai"
 """The ``ChatMessage.metadata`` key under which a pydantic-ai message is kept."""
@@ -60,15 +66,28 @@ _OUTCOMES = {"success", "failed", "denied", "interrupted", "retried"}
 _OUTCOME_OF_STATUS = {"error": "failed"}  # LangChain's ToolMessage status
 
 
-def to_chat_messages(messages: Sequence[ModelMessage]) -> list[ChatMessage]:
+def to_chat_messages(
+    messages: Sequence[ModelMessage], *, entry_ids: Sequence[str] | None = None
+) -> list[ChatMessage]:
     """pydantic-ai messages as ``ChatMessage``\\ s: one per part, each message stored once.
 
     A request's instructions read as a system message when they differ from the previous
     request's in ``messages`` (each request of a run repeats them; readers see each change once).
 
+    Args:
+        messages: The pydantic-ai messages, in order.
+        entry_ids: One entry id per message: the last ``ChatMessage`` of its group gets it, so
+            the group's end is the entry the store knows it by (a session's head, a branch's
+            tip, a fork's point); the others get it with ``.1``, ``.2``... after it. By default
+            the store gives each ``ChatMessage`` an id of its own.
+
     Raises:
         InvalidQueryError: an item is not a pydantic-ai message, or cannot be written as JSON.
     """
+    if entry_ids is not None and len(entry_ids) != len(messages):
+        raise InvalidQueryError(
+            f"{len(entry_ids)} entry ids for {len(messages)} messages; give one per message"
+        )
     converted: list[ChatMessage] = []
     instructions: str | None = None
     for index, message in enumerate(messages):
@@ -85,10 +104,15 @@ def to_chat_messages(messages: Sequence[ModelMessage]) -> list[ChatMessage]:
         (first, head), *members = readings
         parts: list[JsonValue] = [first, *(part for part, _ in members)]
         head.metadata = {PYDANTIC_AI_KEY: {"message": verbatim, "parts": parts}}
-        converted.append(head)
+        group = [head]
         for part, member in members:
             member.metadata = {PYDANTIC_AI_KEY: {"part": part}}
-            converted.append(member)
+            group.append(member)
+        if entry_ids is not None:
+            for number, member in enumerate(group[:-1], start=1):
+                member.entry_id = f"{entry_ids[index]}.{number}"
+            group[-1].entry_id = entry_ids[index]
+        converted.extend(group)
     return converted
 
 
@@ -113,6 +137,8 @@ class _Verbatim:
     text: str
     dropped: list[int | None]
     """The parts whose messages were removed from the end of the group."""
+    end: int
+    """The position of the group's last message."""
 
 
 def from_chat_messages(messages: Sequence[ChatMessage]) -> list[ModelMessage]:
@@ -123,18 +149,28 @@ def from_chat_messages(messages: Sequence[ChatMessage]) -> list[ModelMessage]:
         InvalidQueryError: a stored pydantic-ai message cannot be read by this pydantic-ai
             version (it was written by a newer one, say).
     """
+    return [message for message, _ in read_entries(messages)]
+
+
+def read_entries(messages: Sequence[ChatMessage]) -> list[tuple[ModelMessage, int]]:
+    """Each pydantic-ai message that ``messages`` stand for, with the position in ``messages``
+    of the last ``ChatMessage`` it was read from (whose entry id is the message's entry id).
+
+    Raises:
+        InvalidQueryError: as :func:`from_chat_messages`.
+    """
     items = list(_groups([message.metadata.get(PYDANTIC_AI_KEY) for message in messages]))
     texts = [item.text for item in items if isinstance(item, _Verbatim)]
     verbatim: Iterator[ModelMessage] = iter(_validate(texts))
     tool_names: dict[str, str] = {}
     if len(texts) < len(items):  # messages without a verbatim form: name their tool results
         tool_names = {call.id: call.name for m in messages for call in m.tool_calls or []}
-    loaded: list[ModelMessage] = []
+    loaded: list[tuple[ModelMessage, int]] = []
     for item in items:
         if isinstance(item, _Verbatim):
-            loaded.append(_restored(next(verbatim), item))
+            loaded.append((_restored(next(verbatim), item), item.end))
         else:
-            loaded.extend(_by_role([messages[at] for at in item], tool_names))
+            loaded.extend(_by_role([(at, messages[at]) for at in item], tool_names))
     return loaded
 
 
@@ -185,7 +221,9 @@ def _groups(metas: Sequence[JsonValue | None]) -> Iterator[_Verbatim | list[int]
             ):
                 break
             size += 1
-        yield _Verbatim(cast(str, data["message"]), cast(list[int | None], parts[size:]))
+        yield _Verbatim(
+            cast(str, data["message"]), cast(list[int | None], parts[size:]), at + size - 1
+        )
         at += size
     if ordinary:
         yield ordinary
@@ -216,26 +254,30 @@ def _without(message: ModelMessage, dropped: list[int | None]) -> ModelMessage:
     return dataclasses.replace(message, **changes)
 
 
-def _by_role(messages: list[ChatMessage], tool_names: dict[str, str]) -> Iterator[ModelMessage]:
-    """Ordinary messages as the pydantic-ai messages their roles imply."""
+def _by_role(
+    messages: list[tuple[int, ChatMessage]], tool_names: dict[str, str]
+) -> Iterator[tuple[ModelMessage, int]]:
+    """Ordinary messages (with their positions) as the pydantic-ai messages their roles imply,
+    each with the position of the last message it was read from."""
     kind: Literal["request", "response"] | None = None
     request_parts: list[ModelRequestPart] = []
     response_parts: list[ModelResponsePart] = []
     first: ChatMessage | None = None
-    for message in messages:
+    last = -1
+    for at, message in messages:
         this: Literal["request", "response"] = (
             "response" if message.role is Role.ASSISTANT else "request"
         )
         if kind is not None and this != kind and first is not None:
-            yield _built(kind, first, request_parts, response_parts)
+            yield _built(kind, first, request_parts, response_parts), last
             request_parts, response_parts, first = [], [], None
-        kind, first = this, first or message
+        kind, first, last = this, first or message, at
         if this == "response":
             response_parts.extend(_response_parts(message))
         else:
             request_parts.append(_request_part(message, tool_names))
     if kind is not None and first is not None:
-        yield _built(kind, first, request_parts, response_parts)
+        yield _built(kind, first, request_parts, response_parts), last
 
 
 def _built(

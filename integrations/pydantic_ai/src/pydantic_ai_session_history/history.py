@@ -28,7 +28,7 @@ __all__ = ["PydanticAIHistory", "RunNotRecordedWarning"]
 
 Prompt = str | Sequence[UserContent] | None
 
-_DEFAULT_AGENT = "pydantic-ai"
+DEFAULT_AGENT = "pydantic-ai"
 _OWN_ARGUMENTS = ("message_history", "conversation")
 
 
@@ -237,8 +237,8 @@ class PydanticAIHistory:
         # Created on the first write, in the append's own transaction (race-free).
         first = Session(
             session_id=session_id,
-            agent_name=agent_name or _DEFAULT_AGENT,
-            model=model or _model_name(messages),
+            agent_name=agent_name or DEFAULT_AGENT,
+            model=model or model_name(messages),
         )
         await self.history.append_messages(
             session_id, to_chat_messages(messages), usage=usage_of(usage, messages), create=first
@@ -265,7 +265,7 @@ def _not_recorded(session_id: str, why: str) -> None:
     )
 
 
-def _model_name(messages: Sequence[ModelMessage]) -> str:
+def model_name(messages: Sequence[ModelMessage]) -> str:
     for message in reversed(messages):
         if isinstance(message, ModelResponse) and message.model_name:
             return message.model_name
