@@ -20,6 +20,7 @@ from . import backends, factories
 from .assertions import assert_transcript
 from .budget import assert_usage
 from .builders import SessionFactory
+from .doors_openai import openai_session, openai_session_factory
 from .fixtures import (
     langchain_chat_history,
     session_factory,
@@ -52,6 +53,8 @@ __all__ = [
     "factories",
     "langchain_chat_history",
     "normalized_transcript",
+    "openai_session",
+    "openai_session_factory",
     "replay_model",
     "session_factory",
     "session_history",
