@@ -288,3 +288,21 @@ async def test_concurrent_appends_keep_every_item(session: HistorySession) -> No
     await asyncio.gather(*(batch(w) for w in range(8)))
     contents = {item["content"] for item in await session.get_items()}  # type: ignore[typeddict-item]
     assert contents == {f"w{w}-{i}" for w in range(8) for i in range(10)}
+
+
+async def test_every_read_after_a_clear_elsewhere_is_of_main(
+    session_history: SessionHistory,
+) -> None:
+    stale = HistorySession("r", session_history)
+    await stale.add_items(turns(2))
+    await stale.create_branch_from_turn(2, "stale")
+    await stale.add_items([{"role": "user", "content": "on stale"}])
+    clearer = HistorySession("r", session_history)
+    await clearer.clear_session()
+    fresh = [{"role": "user", "content": "new main question"}]
+    await clearer.add_items(fresh)  # type: ignore[arg-type]
+    assert await stale.get_items() == fresh
+    assert [t["full_content"] for t in await stale.get_conversation_turns()] == [
+        "new main question"
+    ]
+    assert stale._current_branch_id == "main"

@@ -140,9 +140,10 @@ class Door:
     ) -> T:
         """``read`` of branch ``branch`` (this object's current one when None), with the head
         moved there if it is elsewhere; ``empty`` for a branch that holds nothing."""
-        name = self._current if branch is None else branch
 
         async def on_branch(view: View) -> T:
+            # Named once the view is read: a clear elsewhere has put this object on main.
+            name = self._current if branch is None else branch
             if view.revision is None or view.length(name) == 0:
                 return empty
             await self._head_on(view, name)

@@ -67,6 +67,8 @@ class Branches(Door):
         source = self._current
 
         async def create(view: View) -> tuple[str, Any]:
+            nonlocal source
+            source = self._current  # as the view read now has it (a clear elsewhere: main)
             at = None
             if view.revision is not None and view.length(source):
                 await self._head_on(view, source)
