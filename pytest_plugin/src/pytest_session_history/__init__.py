@@ -21,6 +21,7 @@ from .assertions import assert_transcript
 from .budget import assert_usage
 from .builders import SessionFactory
 from .doors_langgraph import langgraph_checkpointer, langgraph_checkpointer_fixture
+from .doors_openai import openai_session, openai_session_factory
 from .doors_pydantic_ai import conversation_store_fixture, pydantic_ai_history_fixture
 from .fixtures import (
     langchain_chat_history,
@@ -58,6 +59,8 @@ __all__ = [
     "langgraph_checkpointer",
     "langgraph_checkpointer_fixture",
     "normalized_transcript",
+    "openai_session",
+    "openai_session_factory",
     "pydantic_ai_history_fixture",
     "replay_model",
     "session_factory",

@@ -180,17 +180,19 @@ def to_items(message: ChatMessage) -> list[TResponseInputItem]:
 
 def usage_of(usage: AgentsUsage) -> Usage:
     """The SDK's usage of a run as session-history's ``Usage`` (requests and token details kept
-    as extra fields, which add up like the standard ones)."""
-    return Usage.model_validate(
-        {
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens,
-            "requests": usage.requests,
-            "input_tokens_details": usage.input_tokens_details.model_dump(),
-            "output_tokens_details": usage.output_tokens_details.model_dump(),
-        }
-    )
+    as extra fields, which add up like the standard ones). Details a provider left unset
+    (None, past the SDK's validation) are left out."""
+    fields: dict[str, object] = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "requests": usage.requests,
+    }
+    for name in ("input_tokens_details", "output_tokens_details"):
+        details = getattr(usage, name, None)
+        if details is not None:
+            fields[name] = details.model_dump()
+    return Usage.model_validate(fields)
 
 
 def text_of(value: object) -> str | None:
