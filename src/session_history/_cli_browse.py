@@ -6,12 +6,14 @@ migrates and writes nothing, so looking at a database never changes it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import click
 
 from . import _cli_common as common
 from . import _render as render
+from ._models import Session
 
 __all__ = ["list_command", "search_command", "show_command", "stats_command"]
 
@@ -101,17 +103,48 @@ def show_command(
     if as_json and markdown:
         raise click.UsageError("--json and --markdown are two formats; give one of them")
     with common.open_store(ctx) as history:
-        session = history.load_session(session_id, scope=scope)
-    if session is None:
-        raise click.ClickException(
-            f"no session with id {session_id!r}; 'session-history list' shows the stored ids"
+        summary = history.get_summary(session_id, scope=scope)
+        state = history.load_state(session_id, scope=scope) if summary is not None else None
+        if summary is None or state is None:
+            raise click.ClickException(
+                f"no session with id {session_id!r}; 'session-history list' shows the stored ids"
+            )
+        # The messages are shown as they are read, a window at a time: memory stays flat
+        # however long the session.
+        session = Session(
+            session_id=summary.id,
+            agent_name=summary.agent_name,
+            model=summary.model,
+            started_at=summary.started_at,
+            ended_at=summary.ended_at,
+            usage=summary.usage,
+            metadata=summary.metadata,
+            scope=summary.scope,
+            expires_at=summary.expires_at,
+            state=state,
         )
-    if as_json:
-        click.echo(render.json_text(session.model_dump_json(indent=2, exclude_defaults=True)))
-    elif markdown:
-        click.echo(render.markdown(session), nl=False)
-    else:
-        click.echo("\n".join(render.transcript(session)))
+        messages = history.iter_messages(session_id, scope=scope)
+        if as_json:
+            _echo_lines(render.json_lines(session, messages), end="\n")
+        elif markdown:
+            _echo_lines(line + "\n" for line in render.markdown_lines(session, messages))
+        else:
+            _echo_lines(line + "\n" for line in render.transcript(session, messages))
+
+
+def _echo_lines(pieces: Iterable[str], *, end: str = "") -> None:
+    """Write ``pieces`` about a MB at a time (one write each would cost more than making
+    them), then ``end``."""
+    batch: list[str] = []
+    held = 0
+    for piece in pieces:
+        batch.append(piece)
+        held += len(piece)
+        if held >= 1 << 20:
+            click.echo("".join(batch), nl=False)
+            batch.clear()
+            held = 0
+    click.echo("".join(batch) + end, nl=False)
 
 
 @click.command("search")

@@ -47,10 +47,12 @@ def export_command(ctx: click.Context, output: str) -> None:
         total = history.session_count()
         try:
             with common.progress(total, "exporting") as bar:
-                for line in history.export_jsonl():
-                    out.write(line + "\n")
-                    count += 1
-                    bar.update(1)
+                # In pieces: a session of a million messages is never held as one line.
+                for piece in history.export_chunks():
+                    out.write(piece)
+                    if piece == "\n":
+                        count += 1
+                        bar.update(1)
             # Now, not when click closes the file after the command: a full disk is found here.
             out.flush()
         except OSError as exc:

@@ -26,11 +26,13 @@ from ._backends import Backend, ListQuery, open_backend
 from ._backends.base import BranchTarget, WriteContext
 from ._backends.shared import with_entry_ids
 from ._backends.tree import new_entry_id
+from ._backends.windows import read_windows
 from ._background import wait
+from ._codec import MESSAGES, json_array
 from ._config import HistoryConfig
 from ._errors import InvalidQueryError, StoreClosedError
 from ._ids import check_session_id
-from ._jsonl import export_lines, import_lines
+from ._jsonl import export_lines, export_text, import_lines
 from ._models import (
     Branch,
     ChatMessage,
@@ -542,6 +544,28 @@ class SessionHistory:
             return []
         return await backend.load_messages(session_id, last, _scope(scope))
 
+    async def iter_messages(
+        self, session_id: str, *, batch_size: int = 1000, scope: str | None = None
+    ) -> AsyncIterator[ChatMessage]:
+        """The messages of the session's current branch in order, as :meth:`load_messages`
+        gives them, read ``batch_size`` at a time: memory stays flat however long the session.
+
+        The messages are those of the branch when the read began (an append meanwhile is not
+        seen); nothing when the session is missing.
+
+        Raises:
+            DatabaseError: a pop, delete or prune removed messages of the branch while it was
+                read (what was yielded is then not the whole branch: read it again).
+        """
+        batch_size = check.count("batch_size", batch_size, minimum=1)
+        backend = await self._ready()
+        found = await backend.read_path(session_id, _scope(scope))
+        if found is None:
+            return
+        async for bodies in read_windows(backend, session_id, found, batch_size):
+            for message in MESSAGES.validate_json(json_array(bodies)):
+                yield message
+
     async def load_metadata(
         self, session_id: str, key: str, *, last: int | None = None, scope: str | None = None
     ) -> list[JsonValue | None]:
@@ -682,6 +706,20 @@ class SessionHistory:
         backend = await self._ready()
         async for line in export_lines(backend, batch_size=batch_size):
             yield line
+
+    async def export_chunks(self, *, batch_size: int = 500) -> AsyncIterator[str]:
+        """The export as text, in pieces: their concatenation is each line of
+        :meth:`export_jsonl` followed by ``"\n"``, and no piece holds more than a window of
+        messages, so a session of any length is written without holding its line.
+
+        ``async for chunk in history.export_chunks(): file.write(chunk)``. A piece that is
+        ``"\n"`` ends a line (one session). Raises DatabaseError if a pop, delete or prune
+        removes messages of a long session while its line is being read.
+        """
+        batch_size = check.count("batch_size", batch_size, minimum=1)
+        backend = await self._ready()
+        async for piece in export_text(backend, batch_size=batch_size):
+            yield piece
 
     async def import_jsonl(
         self, lines: Iterable[str | bytes], *, batch_size: int = 500

@@ -27,10 +27,19 @@ from pydantic import ValidationError
 
 from ._arguments import session_problem
 from ._backends.base import Backend, ImportOutcome
+from ._backends.windows import WINDOW, read_windows
 from ._errors import DatabaseError, InvalidQueryError
+from ._lines import HUGE, HugeLine, LineProblem, read_huge
 from ._models import ChatMessage, ExportedSession, ImportReport, SessionSummary
 
-__all__ = ["ExportReader", "export_lines", "first_error", "import_lines", "refused_values"]
+__all__ = [
+    "ExportReader",
+    "export_lines",
+    "export_text",
+    "first_error",
+    "import_lines",
+    "refused_values",
+]
 
 FireSaved = Callable[
     [SessionSummary, Sequence[ChatMessage], Literal["create", "save"]], Awaitable[None]
@@ -38,15 +47,36 @@ FireSaved = Callable[
 """How the store tells its plugins about an imported session (``session_history_saved``)."""
 
 
-async def export_lines(backend: Backend, *, batch_size: int) -> AsyncIterator[str]:
-    """Every session of an open ``backend`` as one line, in a stable order, read ``batch_size``
-    sessions at a time (each batch in one consistent snapshot)."""
+async def export_text(backend: Backend, *, batch_size: int) -> AsyncIterator[str]:
+    """Every session of an open ``backend`` as one line, in a stable order, in pieces: each
+    line's text, then ``"\n"`` alone. Sessions are read ``batch_size`` at a time (each batch in
+    one consistent snapshot); a long session's messages a window at a time after it, each
+    window a piece (``_backends/windows.py`` says why the line is still that snapshot's)."""
     cursor: int | None = 0
     while cursor is not None:
-        batch = await backend.export_batch(cursor, batch_size)
-        for line in batch.lines:
-            yield line
+        batch = await backend.export_parts(cursor, batch_size, WINDOW)
+        for session_id, pieces in batch.lines:
+            for piece in pieces:
+                if isinstance(piece, str):
+                    yield piece
+                    continue
+                comma = ""
+                async for bodies in read_windows(backend, session_id, piece, WINDOW):
+                    yield comma + ",".join(bodies)
+                    comma = ","
+            yield "\n"
         cursor = batch.next_cursor
+
+
+async def export_lines(backend: Backend, *, batch_size: int) -> AsyncIterator[str]:
+    """Every session of an open ``backend`` as one line (:func:`export_text`, joined)."""
+    line: list[str] = []
+    async for piece in export_text(backend, batch_size=batch_size):
+        if piece == "\n":
+            yield "".join(line)
+            line.clear()
+        else:
+            line.append(piece)
 
 
 async def import_lines(
@@ -58,7 +88,8 @@ async def import_lines(
 ) -> ImportReport:
     """Import ``lines`` into an open ``backend``; ``fire_saved`` is given when a plugin listens."""
     report = ImportReport()
-    reader = ExportReader(report)
+    # A plugin told of each session gets its messages: then a huge line is read whole.
+    reader = ExportReader(report, huge=fire_saved is None)
     batch: list[tuple[int, ExportedSession]] = []
     # While one batch is written (on the database's thread, which releases the GIL), the next
     # one is parsed here: the two halves of an import overlap instead of alternating.
@@ -67,6 +98,16 @@ async def import_lines(
         for number, line in enumerate(lines, start=1):
             session = reader.read(number, line)
             if session is None:
+                continue
+            if isinstance(session, HugeLine):
+                # Alone, in order: what came before it first, then it, in its own transaction.
+                if writing is not None:
+                    await writing
+                    writing = None
+                if batch:
+                    await _write(backend, batch, report, fire_saved)
+                    batch = []
+                await _write_huge(backend, number, session, report)
                 continue
             batch.append((number, session))
             if len(batch) >= batch_size:
@@ -110,6 +151,23 @@ async def _write(
                 "create" if outcome.outcome == "added" else "save"
             )
             await fire_saved(outcome.summary, outcome.messages, operation)
+
+
+async def _write_huge(backend: Backend, number: int, huge: HugeLine, report: ImportReport) -> None:
+    try:
+        outcomes = await backend.import_huge(huge)
+    except Exception as exc:
+        if not refused_values(exc):
+            raise
+        report.errors.append((number, f"session {_id(huge.head)} not stored: {exc}"))
+        return
+    for outcome in outcomes:
+        if outcome.outcome == "added":
+            report.added += 1
+        elif outcome.outcome == "replaced":
+            report.replaced += 1
+        else:
+            report.unchanged += 1
 
 
 async def _store(
@@ -165,12 +223,15 @@ def refused_values(exc: BaseException) -> bool:
 class ExportReader:
     """Reads the lines of one export, in order, recording each bad line in ``report.errors``."""
 
-    def __init__(self, report: ImportReport) -> None:
+    def __init__(self, report: ImportReport, *, huge: bool = True) -> None:
         self.report = report
+        self.huge = huge
+        """Whether a line longer than ``_lines.HUGE`` is read in pieces (a :class:`HugeLine`)."""
         self._first_line: dict[str, int] = {}
 
-    def read(self, number: int, line: str | bytes) -> ExportedSession | None:
-        """The session on line ``number``, or None for a blank or bad line (recorded)."""
+    def read(self, number: int, line: str | bytes) -> ExportedSession | HugeLine | None:
+        """The session on line ``number``, or None for a blank or bad line (recorded); a huge
+        line's as a :class:`HugeLine`, whose messages are parsed as they are stored."""
         if isinstance(line, bytes):
             try:
                 line = line.decode("utf-8")
@@ -185,8 +246,14 @@ class ExportReader:
             line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
         if not line.strip():
             return None
+        found: HugeLine | None = None
         try:
-            session = ExportedSession.model_validate_json(line)
+            if self.huge and len(line) > HUGE:
+                found = read_huge(line)
+            session = found.head if found else ExportedSession.model_validate_json(line)
+        except LineProblem as exc:
+            self._bad(number, str(exc))
+            return None
         except ValidationError as exc:
             self._bad(number, first_error(exc))
             return None
@@ -209,7 +276,7 @@ class ExportReader:
                 "with an id is imported and this one skipped (keep one of the two)",
             )
             return None
-        return session
+        return found if found is not None else session
 
     def _bad(self, number: int, message: str) -> None:
         self.report.errors.append((number, message))

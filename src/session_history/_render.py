@@ -10,20 +10,24 @@ escape (:func:`json_text`), and an export keeps the stored bytes as they are."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import click
 
+from ._codec import MESSAGES
 from ._models import ChatMessage, HistoryStats, SearchHit, Session, SessionSummary
 
 __all__ = [
     "MARK",
     "hits_text",
+    "json_lines",
     "json_text",
     "markdown",
+    "markdown_lines",
     "parse_age",
     "parse_duration",
     "parse_when",
@@ -165,8 +169,9 @@ def sessions_table(summaries: Sequence[SessionSummary], *, terminal: bool = True
     )
 
 
-def transcript(session: Session) -> Iterator[str]:
-    """A session as text a person reads: who said what, tool calls, results, reasoning, usage."""
+def transcript(session: Session, messages: Iterable[ChatMessage] | None = None) -> Iterator[str]:
+    """A session as text a person reads: who said what, tool calls, results, reasoning, usage;
+    its ``messages`` when given (read as they are shown), else ``session.messages``."""
     yield visible(
         f"session {session.session_id}  agent {session.agent_name}  model {session.model}"
     )
@@ -176,7 +181,7 @@ def transcript(session: Session) -> Iterator[str]:
         yield f"usage   {u.input_tokens} in, {u.output_tokens} out, {u.total_tokens} total"
     for key, value in session.metadata.items():
         yield visible(f"{key:<8}{value}")
-    for seq, message in enumerate(session.messages):
+    for seq, message in enumerate(session.messages if messages is None else messages):
         yield ""
         yield from _message_lines(seq, message)
 
@@ -205,7 +210,14 @@ def _indented(text: str) -> Iterator[str]:
 
 def markdown(session: Session) -> str:
     """A session as Markdown, for pasting into an issue or a doc."""
-    lines = [
+    return "".join(line + "\n" for line in markdown_lines(session))
+
+
+def markdown_lines(
+    session: Session, messages: Iterable[ChatMessage] | None = None
+) -> Iterator[str]:
+    """The lines of :func:`markdown`, made as ``messages`` (else ``session.messages``) are read."""
+    yield from [
         f"# Session `{visible(session.session_id)}`",
         "",
         f"- **Agent:** {visible(session.agent_name)}",
@@ -215,23 +227,21 @@ def markdown(session: Session) -> str:
     ]
     if session.usage:
         u = session.usage
-        lines.append(
-            f"- **Usage:** {u.input_tokens} in, {u.output_tokens} out, {u.total_tokens} total"
-        )
+        yield f"- **Usage:** {u.input_tokens} in, {u.output_tokens} out, {u.total_tokens} total"
     for key, value in session.metadata.items():
-        lines.append(visible(f"- **{key}:** {value}"))
-    for seq, message in enumerate(session.messages):
+        yield visible(f"- **{key}:** {value}")
+    for seq, message in enumerate(session.messages if messages is None else messages):
         title = message.role.value.capitalize()
         if message.tool_call_id:
             title += f" (result of `{visible(message.tool_call_id)}`)"
-        lines += ["", f"## {seq}. {title}", ""]
+        yield from ["", f"## {seq}. {title}", ""]
         if message.reasoning:
-            lines += [visible(f"> *Thinking:* {message.reasoning}", lines=True), ""]
+            yield from [visible(f"> *Thinking:* {message.reasoning}", lines=True), ""]
         if message.content:
-            lines.append(visible(message.content, lines=True))
+            yield visible(message.content, lines=True)
         for call in message.tool_calls or []:
             arguments = json.dumps(call.arguments, ensure_ascii=False, indent=2)
-            lines += [
+            yield from [
                 "",
                 visible(f"Tool call `{call.name}` (`{call.id}`):"),
                 "",
@@ -239,7 +249,38 @@ def markdown(session: Session) -> str:
                 visible(arguments, lines=True),
                 "```",
             ]
-    return "\n".join(lines) + "\n"
+
+
+def json_lines(session: Session, messages: Iterable[ChatMessage]) -> Iterator[str]:
+    """``session`` (without messages) with ``messages`` as ``--json`` shows it, in pieces made
+    as the messages are read: the text of ``Session.model_dump_json(indent=2,
+    exclude_defaults=True)`` of the whole session, escaped by :func:`json_text`."""
+    batches = _batches(messages, 500)
+    first = next(batches, None)
+    if first is None:
+        yield json_text(session.model_dump_json(indent=2, exclude_defaults=True))
+        return
+    # The session with one message, cut around it: what comes before and after the array's
+    # elements, so that the elements can be written in between as they are read.
+    marked = session.model_copy(update={"messages": [first[0]]})
+    text = marked.model_dump_json(indent=2, exclude_defaults=True)
+    start = text.index('\n  "messages": [\n') + len('\n  "messages": [\n')
+    end = text.index("\n  ]", start)
+    yield json_text(text[:start])
+    comma = ""
+    for batch in itertools.chain([first], batches):
+        items = MESSAGES.dump_json(batch, indent=2, exclude_defaults=True).decode()
+        # An array at the top level, indented one level less than in the session (JSON text
+        # holds no raw line break inside a string, so every one is indentation).
+        yield json_text(comma + "  " + items[2:-2].replace("\n", "\n  "))
+        comma = ",\n"
+    yield json_text(text[end:])
+
+
+def _batches(items: Iterable[ChatMessage], size: int) -> Iterator[list[ChatMessage]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def hits_text(hits: Sequence[SearchHit], *, terminal: bool) -> str:

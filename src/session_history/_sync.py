@@ -11,7 +11,7 @@ event loop is running alike, because the store keeps no state bound to an event 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import ParamSpec, Self, TypeVar
@@ -283,6 +283,14 @@ class SyncSessionHistory:
         """See :meth:`SessionHistory.load_messages`."""
         return self._call(self.history.load_messages, session_id, last=last, scope=scope)
 
+    def iter_messages(
+        self, session_id: str, *, batch_size: int = 1000, scope: str | None = None
+    ) -> Iterator[ChatMessage]:
+        """See :meth:`SessionHistory.iter_messages`."""
+        self._check_open()
+        messages = self.history.iter_messages(session_id, batch_size=batch_size, scope=scope)
+        return _in_batches(messages, batch_size)
+
     def load_metadata(
         self, session_id: str, key: str, *, last: int | None = None, scope: str | None = None
     ) -> list[JsonValue | None]:
@@ -354,9 +362,35 @@ class SyncSessionHistory:
         self._check_open()
         return iterate_sync(self.history.export_jsonl(batch_size=batch_size))
 
+    def export_chunks(self, *, batch_size: int = 500) -> Iterator[str]:
+        """See :meth:`SessionHistory.export_chunks`."""
+        self._check_open()
+        return iterate_sync(self.history.export_chunks(batch_size=batch_size))
+
     def import_jsonl(self, lines: Iterable[str | bytes], *, batch_size: int = 500) -> ImportReport:
         """See :meth:`SessionHistory.import_jsonl`."""
         self._check_open()
         # On the background loop, not driven here: an import parses the next batch while the
         # last one is written, which takes an event loop.
         return run_sync(self.history.import_jsonl, lines, batch_size=batch_size)
+
+
+def _in_batches(iterator: AsyncIterator[T], size: int) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, ``size`` items per step on the
+    background loop (one step per item would cost a thread switch each)."""
+
+    async def take() -> list[T]:
+        batch: list[T] = []
+        async for item in iterator:
+            batch.append(item)
+            if len(batch) >= size:
+                break
+        return batch
+
+    try:
+        while batch := run_sync(take):
+            yield from batch
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            run_sync(close)

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from pydantic import JsonValue
 
+from .._lines import HugeLine
 from .._models import (
     Branch,
     ChatMessage,
@@ -25,12 +26,15 @@ from .._models import (
     Usage,
 )
 from .._search import Term
+from .tree import Range
+from .windows import PathRead
 
 __all__ = [
     "AppendResult",
     "Backend",
     "BranchTarget",
     "ExportBatch",
+    "ExportParts",
     "ImportOutcome",
     "ListQuery",
     "PopResult",
@@ -118,6 +122,17 @@ class ExportBatch:
     """Sessions as JSON lines, and the cursor to pass for the next batch (None: no more)."""
 
     lines: list[str]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class ExportParts:
+    """Sessions as export lines in pieces, and the cursor for the next batch (None: no more).
+    Each line is ``(session id, pieces)``: its text is the pieces in order, a ``str`` as it is
+    and a :class:`PathRead` as the bodies of its entries joined by commas, read in windows
+    (``windows.py``), so a long session's line is never held whole."""
+
+    lines: list[tuple[str, list[str | PathRead]]]
     next_cursor: int | None
 
 
@@ -222,6 +237,17 @@ class Backend(Protocol):
         end: the cost depends on ``last``, not on the session's length); [] when missing."""
         ...
 
+    async def read_path(self, session_id: str, scope: str | None) -> PathRead | None:
+        """The ranges of the current branch and the id of its head entry, to read with
+        :meth:`read_window`; None when the session is missing."""
+        ...
+
+    async def read_window(self, ranges: Sequence[Range], tip: str | None) -> list[str] | None:
+        """The stored bodies of the entries of ``ranges``, in path order, in one statement;
+        with ``tip``, None unless the last entry of ``ranges`` is still the entry ``tip`` (and
+        every entry was there): see ``windows.py`` for why that check suffices."""
+        ...
+
     async def load_metadata(
         self, session_id: str, key: str, last: int | None, scope: str | None
     ) -> list[JsonValue | None]:
@@ -268,6 +294,18 @@ class Backend(Protocol):
     async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
         """Up to ``limit`` sessions after ``cursor`` (0 to start), each as one JSON line of an
         ``ExportedSession``, in a stable order."""
+        ...
+
+    async def export_parts(self, cursor: int, limit: int, whole: int) -> ExportParts:
+        """As :meth:`export_batch`, each line in pieces: a session of at most ``whole``
+        entries as one piece read now, a longer one with its messages left to read in windows
+        (the text is the same)."""
+        ...
+
+    async def import_huge(self, huge: HugeLine) -> list[ImportOutcome]:
+        """Store one huge line's session in one transaction, as :meth:`import_sessions` stores
+        each (added, unchanged or replaced), its messages parsed and written a batch at a time
+        (``_lines.py``)."""
         ...
 
     async def import_sessions(

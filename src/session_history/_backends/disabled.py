@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from .._errors import SessionNotFoundError
+from .._lines import HugeLine
 from .._models import (
     Branch,
     ChatMessage,
@@ -28,6 +29,7 @@ from .base import (
     AppendResult,
     BranchTarget,
     ExportBatch,
+    ExportParts,
     ImportOutcome,
     ListQuery,
     PopResult,
@@ -35,6 +37,8 @@ from .base import (
     SaveResult,
     WriteContext,
 )
+from .tree import Range
+from .windows import PathRead
 
 __all__ = ["DisabledBackend"]
 
@@ -176,6 +180,18 @@ class DisabledBackend:
 
     async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
         return ExportBatch([], None)
+
+    async def export_parts(self, cursor: int, limit: int, whole: int) -> ExportParts:
+        return ExportParts([], None)
+
+    async def read_path(self, session_id: str, scope: str | None) -> PathRead | None:
+        return None
+
+    async def read_window(self, ranges: Sequence[Range], tip: str | None) -> list[str] | None:
+        return []
+
+    async def import_huge(self, huge: HugeLine) -> list[ImportOutcome]:
+        return []
 
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool

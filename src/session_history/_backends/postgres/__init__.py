@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import JsonValue
 
+from ..._lines import HugeLine
 from ..._models import (
     Branch,
     ChatMessage,
@@ -31,6 +32,7 @@ from ..base import (
     AppendResult,
     BranchTarget,
     ExportBatch,
+    ExportParts,
     ImportOutcome,
     ListQuery,
     PopResult,
@@ -39,6 +41,8 @@ from ..base import (
     WriteContext,
 )
 from ..shared import DollarParams, list_sql, prune_rules, with_entry_ids
+from ..tree import Range
+from ..windows import PathRead
 from . import branching, reads, removal, search, transfer, writes
 from .connection import PostgresConnection, ident
 from .reads import SUMMARY_JSON
@@ -230,6 +234,18 @@ class PostgresBackend:
 
     async def export_batch(self, cursor: int, limit: int) -> ExportBatch:
         return await self._db.read(transfer.export_batch, cursor, limit)
+
+    async def export_parts(self, cursor: int, limit: int, whole: int) -> ExportParts:
+        return await self._db.read(transfer.export_parts, cursor, limit, whole)
+
+    async def read_path(self, session_id: str, scope: str | None) -> PathRead | None:
+        return await self._db.read(reads.read_path, session_id, scope)
+
+    async def read_window(self, ranges: Sequence[Range], tip: str | None) -> list[str] | None:
+        return await self._db.read(reads.read_window, ranges, tip)
+
+    async def import_huge(self, huge: HugeLine) -> list[ImportOutcome]:
+        return [await self._db.write(transfer.import_huge, huge)]
 
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool

@@ -25,6 +25,7 @@ from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array, with_messages
 from ..._models import Branch, ChatMessage, Session, SessionSummary, utc_now
 from ..shared import DollarParams, live
 from ..tree import Line, Point, Range, path, tail
+from ..windows import PathRead, size
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,7 +44,9 @@ __all__ = [
     "load_messages",
     "load_metadata",
     "load_state",
+    "read_path",
     "read_ranges",
+    "read_window",
     "select_summaries",
     "summaries",
     "summary",
@@ -195,6 +198,47 @@ async def _path(
         if ranges and not items:
             continue  # the session changed between the statements: read it again
         return row, [r[0] for r in items]
+
+
+async def read_path(conn: Conn, session_id: str, scope: str | None) -> PathRead | None:
+    p = DollarParams()
+    sql = (
+        "SELECT s.head_line, s.message_count, s.head_entry, l.parent_line, l.start, "
+        "CASE WHEN l.parent_line IS NOT NULL THEN (SELECT json_agg(json_build_array("
+        "t.pk, t.session_pk, t.parent_line, t.start))::text FROM lines AS t WHERE t.root = l.root"
+        ") END FROM sessions AS s LEFT JOIN lines AS l ON l.pk = s.head_line "
+        f"WHERE s.session_id = {p(session_id)} AND {live(p, scope)}"
+    )
+    row = await conn.fetchrow(sql, *p.values)  # one statement: one snapshot
+    if row is None:
+        return None
+    head_line, count, tip, parent, start, tree = row
+    if head_line is None:
+        return PathRead([], tip)
+    if parent is None:
+        return PathRead([Range(head_line, start, count - 1)], tip)
+    lines = {pk: Line(pk, owner, up, first) for pk, owner, up, first in json.loads(tree)}
+    return PathRead(path(lines, Point(head_line, count - 1)), tip)
+
+
+# ``body`` of the entries of the ranges $1-$3 in path order, with the entry id of the last
+# one, in one statement (one snapshot).
+WINDOW = """
+    SELECT m.body::text, m.entry_id FROM unnest($1::bigint[], $2::int[], $3::int[])
+        AS r(line, lo, hi)
+    JOIN messages AS m ON m.line_pk = r.line AND m.seq BETWEEN r.lo AND r.hi
+    ORDER BY m.seq
+"""
+
+
+async def read_window(conn: Conn, ranges: Sequence[Range], tip: str | None) -> list[str] | None:
+    rows = await conn.fetch(WINDOW, *_columns(ranges)) if ranges else []
+    bodies: list[str] = [r[0] for r in rows]
+    if tip is None:
+        return bodies
+    if len(rows) != size(ranges) or rows[-1][1] != tip:
+        return None
+    return bodies
 
 
 async def load(conn: Conn, session_id: str, scope: str | None) -> Session | None:

@@ -21,6 +21,7 @@ from pydantic import JsonValue
 
 from ..._codec import messages_array
 from ..._errors import SessionHistoryError
+from ..._lines import HugeLine
 from ..._models import (
     ChatMessage,
     ExportedSession,
@@ -175,6 +176,9 @@ class SQLiteBackend:
     get_summary = SQLiteConnection.reading(reads.get_summary)
     session_count = SQLiteConnection.reading(reads.count)
     export_batch = SQLiteConnection.reading(transfer.export_batch)
+    export_parts = SQLiteConnection.reading(transfer.export_parts)
+    read_path = SQLiteConnection.reading(reads.read_path)
+    read_window = SQLiteConnection.reading(reads.read_window)
 
     async def list_sessions(self, query: ListQuery) -> list[SessionSummary]:
         p = QmarkParams()
@@ -200,6 +204,9 @@ class SQLiteBackend:
     async def stats(self, scope: str | None) -> HistoryStats:
         stats = await self._db.read(search.stats, scope)
         return stats.model_copy(update={"size_bytes": search.file_size(self.path)})
+
+    async def import_huge(self, huge: HugeLine) -> list[ImportOutcome]:
+        return [await self._db.write(transfer.import_huge, huge)]
 
     async def import_sessions(
         self, sessions: Sequence[ExportedSession], *, want_summary: bool

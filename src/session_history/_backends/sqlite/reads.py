@@ -19,6 +19,7 @@ from ..._codec import MESSAGES, METADATA, SUMMARIES, json_array
 from ..._models import Branch, ChatMessage, Session, SessionSummary
 from ..shared import now_ts
 from ..tree import Line, Point, Range, path, tail
+from ..windows import PathRead, size
 from .connection import snapshot
 
 __all__ = [
@@ -30,8 +31,10 @@ __all__ = [
     "load_messages",
     "load_metadata",
     "load_state",
+    "read_path",
     "read_ranges",
     "read_session",
+    "read_window",
     "select_summaries",
     "state_of",
     "summaries",
@@ -121,6 +124,37 @@ def _ranges(
         for pk, owner, up, first in conn.execute(LINES_OF_TREE, (head_line,))
     }
     return path(lines, Point(head_line, count - 1))
+
+
+def read_path(conn: sqlite3.Connection, session_id: str, scope: str | None) -> PathRead | None:
+    with snapshot(conn):
+        row = conn.execute(
+            "SELECT s.head_line, s.message_count, l.parent_line, l.start, s.head_entry "
+            "FROM sessions AS s LEFT JOIN lines AS l ON l.pk = s.head_line "
+            "WHERE s.session_id = ?1 AND (?2 IS NULL OR s.scope = ?2) "
+            "AND (s.expires_at IS NULL OR s.expires_at > ?3)",
+            (session_id, scope, now_ts()),
+        ).fetchone()
+        if row is None:
+            return None
+        head_line, count, parent, start, tip = row
+        return PathRead(_ranges(conn, head_line, count, parent, start or 0), tip)
+
+
+def read_window(
+    conn: sqlite3.Connection, ranges: Sequence[Range], tip: str | None
+) -> list[str] | None:
+    with snapshot(conn):
+        bodies = [body for (body,) in read_ranges(conn, ranges)]
+        if tip is None:
+            return bodies
+        end = ranges[-1]
+        found = conn.execute(
+            "SELECT entry_id FROM messages WHERE line_pk = ? AND seq = ?", (end.line, end.hi)
+        ).fetchone()
+    if found is None or found[0] != tip or len(bodies) != size(ranges):
+        return None
+    return bodies
 
 
 def load(conn: sqlite3.Connection, session_id: str, scope: str | None) -> Session | None:
