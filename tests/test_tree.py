@@ -443,3 +443,19 @@ async def test_a_line_of_the_previous_release_imports_and_is_then_unchanged(
     messages = await session_history.load_messages("old")
     assert texts(messages) == ["hi", "yo"] and all(m.entry_id for m in messages)
     assert (await session_history.import_jsonl([line])).unchanged == 1
+
+
+async def test_a_fork_of_a_fork_outlives_both_its_sources(session_history: SessionHistory) -> None:
+    ids = await numbered(session_history, "d", 2)
+    await session_history.fork_session("d", "c", at=2)
+    await session_history.fork_session("c", "b", at=1)
+    assert await session_history.delete_session("c")  # the fork between them goes first
+    assert await session_history.delete_session("d")
+    assert [m.entry_id for m in await session_history.load_messages("b")] == ids[:1]
+    await numbered(session_history, "e", 1)
+    await session_history.fork_session("e", "f")
+    await session_history.fork_session("f", "g")
+    await session_history.delete_session("f")
+    pruned = await session_history.prune(max_sessions=1)  # g stays, e goes
+    assert "e" in {s.id for s in pruned}
+    assert texts(await session_history.load_messages("g")) == ["m0"]

@@ -49,6 +49,7 @@ __all__ = [
     "path",
     "point_at",
     "prefix",
+    "shares_a_tree",
     "tail",
 ]
 
@@ -212,6 +213,27 @@ def collect(
                     best[r.line] = candidate
     result.owners = {line: heir for line, (_, heir) in best.items()}
     return result
+
+
+def shares_a_tree(pk: str) -> str:
+    """SQL, the same in both dialects: whether the session whose key is ``pk`` (a column of an
+    outer query, or a parameter) shares a tree with another session: another owns a line of it,
+    or has its head or a branch tip on one. Such a session is deleted by :func:`collect`'s plan,
+    keeping what the others reach; any other goes with its row at once. (Fork records cannot
+    tell: a fork of a fork is still reached through its source's lines once the fork between
+    them is gone.)"""
+    roots = (
+        f"SELECT r.root FROM lines AS r WHERE r.session_pk = {pk} "
+        f"OR r.pk = (SELECT h.head_line FROM sessions AS h WHERE h.pk = {pk}) "
+        f"OR r.pk IN (SELECT t.line_pk FROM branches AS t WHERE t.session_pk = {pk})"
+    )
+    return (
+        f"(EXISTS (SELECT 1 FROM lines AS o WHERE o.session_pk <> {pk} AND o.root IN ({roots}))"
+        f" OR EXISTS (SELECT 1 FROM sessions AS x JOIN lines AS o ON o.pk = x.head_line "
+        f"WHERE x.pk <> {pk} AND o.root IN ({roots}))"
+        f" OR EXISTS (SELECT 1 FROM branches AS b JOIN lines AS o ON o.pk = b.line_pk "
+        f"WHERE b.session_pk <> {pk} AND o.root IN ({roots})))"
+    )
 
 
 _last_ms = 0

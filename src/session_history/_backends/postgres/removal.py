@@ -13,7 +13,7 @@ from ..._codec import MESSAGES, json_array
 from ..._models import message_counts, utc_now
 from ..base import PopResult, PruneResult, WriteContext
 from ..shared import PruneRule, check_revision
-from ..tree import Line, Point, Range, collect, point_at, tail
+from ..tree import Line, Point, Range, collect, point_at, shares_a_tree, tail
 from .reads import SUMMARY_JSON, read_ranges, summaries, summary
 from .rows import MOVE_HEAD, Row, entry_at, growable, lock, path_of
 
@@ -58,11 +58,7 @@ TREE_AND_TIPS = """
 
 
 # Whether a session shares its tree: a fork, or forked from.
-SHARED = """
-    SELECT forked_from IS NOT NULL
-        OR EXISTS (SELECT 1 FROM sessions AS f WHERE f.forked_from = s.session_id)
-    FROM sessions AS s WHERE pk = $1
-"""
+SHARED = f"SELECT {shares_a_tree('me.pk')} FROM sessions AS me WHERE me.pk = $1"
 
 
 # One line of each tree the session has an entry or a tip in.
@@ -222,9 +218,8 @@ async def prune(conn: Conn, rules: Sequence[PruneRule], dry_run: bool) -> list[P
     async with conn.transaction():
         for rule in rules:
             rows = await conn.fetch(
-                f"SELECT pk, xmin, forked_from IS NOT NULL OR EXISTS (SELECT 1 FROM sessions "
-                f"AS f WHERE f.forked_from = sessions.session_id), {SUMMARY_JSON} "
-                f"FROM sessions {rule.selection}",
+                f"SELECT pk, xmin, {shares_a_tree('me.pk')}, {SUMMARY_JSON} "
+                f"FROM sessions AS me {rule.selection}",
                 *rule.params,
             )
             chosen = summaries(r[3] for r in rows)

@@ -112,7 +112,8 @@ APPEND = """
             turn_count = turn_count + $7, tool_call_count = tool_call_count + $8,
             updated_at = greatest(updated_at, clock_timestamp()),
             usage = CASE WHEN $9::json IS NULL THEN usage ELSE add_usage(usage, $9::json) END,
-            revision = revision + 1, head_line = grow_line,
+            revision = revision + 1,
+            head_line = CASE WHEN cardinality($1::text[]) > 0 THEN grow_line ELSE head_line END,
             head_entry = coalesce(($5::text[])[cardinality($5::text[])], head_entry),
             expires_at = coalesce($10, expires_at)
         WHERE session_id = $6 AND grow_line IS NOT NULL AND ($11::int IS NULL OR revision = $11)

@@ -18,7 +18,7 @@ from ..shared import (
     check_revision,
     now_ts,
 )
-from ..tree import Point, Range, collect, point_at, tail
+from ..tree import Point, Range, collect, point_at, shares_a_tree, tail
 from .connection import atomic, snapshot
 from .index import forgotten, rebuild_later, unindex
 from .reads import read_ranges, summaries, summary
@@ -147,8 +147,7 @@ def delete_row(conn: sqlite3.Connection, session_id: str) -> bool:
     """Delete the session's row whatever its state, leaving every fork whole: the lines other
     sessions still reach pass to one of them, the rest goes with the row."""
     found = conn.execute(
-        "SELECT pk, forked_from IS NOT NULL OR EXISTS (SELECT 1 FROM sessions AS f "
-        "WHERE f.forked_from = sessions.session_id) FROM sessions WHERE session_id = ?",
+        f"SELECT me.pk, {shares_a_tree('me.pk')} FROM sessions AS me WHERE me.session_id = ?",
         (session_id,),
     ).fetchone()
     if found is None:
@@ -198,9 +197,8 @@ def prune(conn: sqlite3.Connection, rules: Sequence[PruneRule], dry_run: bool) -
                 shared = [
                     session_id
                     for (session_id,) in conn.execute(
-                        f"SELECT session_id FROM sessions WHERE pk IN ({chosen}) AND "
-                        "(forked_from IS NOT NULL OR session_id IN (SELECT forked_from FROM "
-                        "sessions WHERE forked_from IS NOT NULL))",
+                        f"SELECT me.session_id FROM sessions AS me WHERE me.pk IN ({chosen}) "
+                        f"AND {shares_a_tree('me.pk')}",
                         rule.params,
                     )
                 ]

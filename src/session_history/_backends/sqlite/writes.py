@@ -68,7 +68,8 @@ APPEND = """
     UPDATE sessions SET message_count = message_count + ?1, turn_count = turn_count + ?2,
         tool_call_count = tool_call_count + ?3, updated_at = max(updated_at, ?4),
         usage = CASE WHEN ?5 IS NULL THEN usage ELSE add_usage(usage, ?5) END,
-        revision = revision + 1, head_line = grow_line, head_entry = coalesce(?7, head_entry),
+        revision = revision + 1, head_line = iif(?1 > 0, grow_line, head_line),
+        head_entry = coalesce(?7, head_entry),
         expires_at = coalesce(?8, expires_at)
     WHERE session_id = ?6 AND grow_line IS NOT NULL AND (?9 IS NULL OR revision = ?9)
         AND (expires_at IS NULL OR expires_at > ?4) AND (?10 IS NULL OR scope = ?10)
