@@ -83,5 +83,6 @@ def driver_check(config: pytest.Config) -> None:
     except ModuleNotFoundError:
         raise pytest.UsageError(
             "session-history's PostgreSQL fixtures need the asyncpg driver, which is not "
-            'installed; install it with: pip install "session-history[postgres]"'
+            "installed; from a checkout of session-history (it is not on PyPI), install it "
+            'with: pip install -e ".[postgres]" (or pip install asyncpg)'
         ) from None
