@@ -459,3 +459,17 @@ async def test_a_fork_of_a_fork_outlives_both_its_sources(session_history: Sessi
     pruned = await session_history.prune(max_sessions=1)  # g stays, e goes
     assert "e" in {s.id for s in pruned}
     assert texts(await session_history.load_messages("g")) == ["m0"]
+
+
+async def test_an_imported_branch_whose_parent_is_nowhere_is_a_bad_line(
+    session_history: SessionHistory,
+) -> None:
+    line = (
+        '{"session_id":"t","agent_name":"a","model":"m","messages":[{"role":"user",'
+        '"content":"hi","entry_id":"e1"}],"branches":[{"parent":"nowhere","messages":'
+        '[{"role":"user","content":"x","entry_id":"e2"}]}]}'
+    )
+    report = await session_history.import_jsonl([line])
+    assert report.added == 0 and len(report.errors) == 1
+    assert "parent entry 'nowhere'" in report.errors[0][1]
+    assert await session_history.get_summary("t") is None

@@ -43,6 +43,7 @@ __all__ = [
     "Point",
     "Range",
     "beyond",
+    "branch_start",
     "collect",
     "contains",
     "new_entry_id",
@@ -213,6 +214,23 @@ def collect(
                     best[r.line] = candidate
     result.owners = {line: heir for line, (_, heir) in best.items()}
     return result
+
+
+def branch_start(places: Mapping[str, Point], parent: str | None, session_id: str) -> Point | None:
+    """Where an imported branch's parent entry is (None: the branch starts at depth 0), among
+    the entries imported before it; an export lists a branch after what it starts from, so a
+    parent not there is a line that is not an export of a session's tree."""
+    if parent is None:
+        return None
+    found = places.get(parent)
+    if found is None:
+        from .._errors import InvalidQueryError  # tree.py imports nothing else of ours
+
+        raise InvalidQueryError(
+            f"session {session_id!r}: a branch's parent entry {parent!r} is not on the current "
+            "branch or an earlier one; the line is not an export of a session's tree"
+        )
+    return found
 
 
 def shares_a_tree(pk: str) -> str:

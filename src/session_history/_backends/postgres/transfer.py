@@ -19,7 +19,7 @@ from ..._lines import BATCH, STAND_IN, Array, HugeLine
 from ..._models import ChatMessage, ExportedSession, message_counts, utc_now
 from ..base import ExportBatch, ExportParts, ImportOutcome
 from ..shared import unchanged, with_entry_ids
-from ..tree import Line, Point, Range, beyond, path, point_at
+from ..tree import Line, Point, Range, beyond, branch_start, path, point_at
 from ..windows import PathRead, size, windows
 from .reads import EXPORT_JSON, STATE_JSON, read_ranges, summary, tree_of
 from .removal import delete_row
@@ -196,13 +196,7 @@ async def _import_tree(conn: Conn, pk: int, session: ExportedSession) -> None:
     root_line = next(iter(places.values())).line if places else None
     for branch in session.branches:
         messages: list[ChatMessage] = with_entry_ids(branch.messages)[0]
-        parent = places.get(branch.parent) if branch.parent is not None else None
-        if branch.parent is not None and parent is None:
-            raise InvalidQueryError(
-                f"session {session.session_id!r}: a branch's parent entry {branch.parent!r} is "
-                "not on the current branch or an earlier one; the line is not an export of a "
-                "session's tree"
-            )
+        parent = branch_start(places, branch.parent, session.session_id)
         root = None
         if parent is None and root_line is not None:
             root = await conn.fetchval("SELECT root FROM lines WHERE pk = $1", root_line)

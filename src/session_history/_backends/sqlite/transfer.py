@@ -19,7 +19,7 @@ from ..._lines import BATCH, STAND_IN, Array, HugeLine
 from ..._models import ChatMessage, ExportedSession, message_counts
 from ..base import ExportBatch, ExportParts, ImportOutcome
 from ..shared import format_ts, message_rows, now_ts, unchanged, with_entry_ids
-from ..tree import Point, Range, beyond, path, point_at
+from ..tree import Point, Range, beyond, branch_start, path, point_at
 from ..windows import PathRead, size, windows
 from .connection import atomic, snapshot
 from .reads import read_ranges, state_of, summary
@@ -168,13 +168,7 @@ def _import_tree(conn: sqlite3.Connection, pk: int, session: ExportedSession) ->
     root_line = next(iter(places.values())).line if places else None
     for branch in session.branches:
         messages: list[ChatMessage] = with_entry_ids(branch.messages)[0]
-        parent = places.get(branch.parent) if branch.parent is not None else None
-        if branch.parent is not None and parent is None:
-            raise InvalidQueryError(
-                f"session {session.session_id!r}: a branch's parent entry {branch.parent!r} is "
-                "not on the current branch or an earlier one; the line is not an export of a "
-                "session's tree"
-            )
+        parent = branch_start(places, branch.parent, session.session_id)
         root = None
         if parent is None and root_line is not None:
             (root,) = conn.execute("SELECT root FROM lines WHERE pk = ?", (root_line,)).fetchone()
