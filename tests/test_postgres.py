@@ -79,25 +79,29 @@ async def test_a_dropped_connection_loses_nothing_acknowledged(
 
     await history.create_session(session("s"))
     acknowledged: list[int] = []
-    failures = 0
+    killed = 0
     killer = await asyncpg.connect(server_dsn(session_history_db))
     try:
         for i in range(60):
             if i % 10 == 5:  # the server drops every connection of ours, between or during calls
-                await killer.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = $1",
-                    name,
+                killed += len(
+                    await killer.fetch(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = $1",
+                        name,
+                    )
                 )
             batch = [ChatMessage(role="user", content=f"{i}:{part}") for part in range(3)]
             try:
                 await history.append_messages("s", batch)
                 acknowledged.append(i)
             except DatabaseError:
-                failures += 1
+                pass  # a call the drop hit while its write was on the way: reported, not known
     finally:
         await killer.close()
-    assert failures >= 1, "the test did not drop any connection mid-use"
+    # Connections were dropped (a call that had sent nothing yet is run again on a new one, so
+    # a drop need not fail any call: test_postgres_robustness counts those that do).
+    assert killed >= 1, "the test did not drop any connection"
     loaded = await history.load_session("s")
     summary = await history.get_summary("s")
     assert loaded is not None and summary is not None
